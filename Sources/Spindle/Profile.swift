@@ -1,0 +1,119 @@
+import CSpindle
+
+/// A compiled per-host profile, memory-mapped read-only and validated completely when opened.
+///
+/// Opening checks size, magic, version, feature bits, CRC32C, the section table, every field's
+/// range and every cross-field rule before any value is used; a profile is refused, never
+/// half-used. Host rules (the CPUs exist here and are allowed, the host has not drifted since
+/// `detect`) are checked by ``checkHost(strict:)`` and by ``Engine/Configuration/init(profile:)``.
+///
+/// A `Profile` is `~Copyable`: the mapping is closed exactly once, when the value is consumed.
+///
+/// ```swift
+/// let profile = try Profile(contentsOf: "/etc/spindle/host.spindle")
+/// var builder = Engine.Builder(configuration: try .init(profile: profile))
+/// ```
+public struct Profile: ~Copyable {
+    @usableFromInline
+    let handle: OpaquePointer
+
+    /// The file's path, as given (it names the file in every message).
+    public let path: String
+
+    /// Opens, maps and validates a compiled profile (wraps `sp_profile_open`).
+    /// - Parameters:
+    ///   - path: the `.spindle` file.
+    ///   - allowWritableByOthers: accept a file that group or others may write. Refused by
+    ///     default, as sshd's StrictModes does: whoever can write it chooses the CPUs we spin on.
+    /// - Throws: ``SpindleError`` with code ``SpindleError/Code/invalidProfile`` and one line
+    ///   naming file, section, key, value, rule and fix.
+    public init(contentsOf path: String, allowWritableByOthers: Bool = false) throws(SpindleError) {
+        var err: Int32 = 0
+        var msg = [CChar](repeating: 0, count: Int(SP_PROFILE_MSG_MAX))
+        let flags: UInt32 = allowWritableByOthers ? UInt32(SP_PROFILE_ALLOW_WRITABLE) : 0
+        guard let h = sp_profile_open(path, flags, &err, &msg, msg.count) else {
+            throw SpindleError(.invalidProfile, String(cString: msg))
+        }
+        self.handle = h
+        self.path = path
+    }
+
+    /// Validates profile bytes held in memory (wraps `sp_profile_from_memory`); `name` stands for
+    /// the file in messages.
+    public init(bytes: [UInt8], name: String = "profile") throws(SpindleError) {
+        var err: Int32 = 0
+        var msg = [CChar](repeating: 0, count: Int(SP_PROFILE_MSG_MAX))
+        let h = bytes.withUnsafeBytes { buf in
+            sp_profile_from_memory(buf.baseAddress, buf.count, name, &err, &msg, msg.count)
+        }
+        guard let h else { throw SpindleError(.invalidProfile, String(cString: msg)) }
+        self.handle = h
+        self.path = name
+    }
+
+    deinit { sp_profile_close(handle) }
+
+    /// The engine configuration the profile describes (CPUs, lanes, spin time, io_uring).
+    public var configuration: Engine.Configuration {
+        Engine.Configuration(sp_profile_config(handle).pointee)
+    }
+
+    /// The raw C configuration (for tools that need every bit, e.g. both io_uring flags).
+    public var rawConfiguration: sp_config { sp_profile_config(handle).pointee }
+
+    /// The host facts `detect` recorded in the HOST section.
+    public var rawHost: sp_host_facts { sp_profile_host(handle).pointee }
+
+    /// Format version and feature masks as found in the file.
+    public var info: sp_profile_info { sp_profile_get_info(handle).pointee }
+
+    /// Whether the file carries read-only-compatible features this version does not know: it may
+    /// be loaded but must never be rewritten from what this version understood.
+    public var isReadOnly: Bool { info.read_only != 0 }
+
+    /// Checks the host rules against this machine (facts read once per process): every CPU exists
+    /// and is allowed by this process's affinity and cgroup cpuset (else throws); CPU model, NUMA
+    /// layout or kernel changed since `detect` are returned as warnings (thrown with `strict`).
+    /// - Returns: the warning lines, each naming key, value, rule and fix.
+    public func checkHost(strict: Bool = false) throws(SpindleError) -> [String] {
+        var allowed: UnsafePointer<UInt64>? = nil
+        let here = sp_host_current(&allowed)
+        return try Profile.checkHost(
+            sp_profile_config(handle), sp_profile_host(handle), here: here!, allowed: allowed, strict: strict,
+            name: path)
+    }
+
+    /// The host rules for any configuration and recorded facts against `here` (wraps
+    /// `sp_profile_check_host`).
+    public static func checkHost(
+        _ cfg: UnsafePointer<sp_config>, _ recorded: UnsafePointer<sp_host_facts>, here: UnsafePointer<sp_host_facts>,
+        allowed: UnsafePointer<UInt64>?, strict: Bool, name: String
+    ) throws(SpindleError) -> [String] {
+        var warn = [CChar](repeating: 0, count: 4 * Int(SP_PROFILE_MSG_MAX))
+        var msg = [CChar](repeating: 0, count: Int(SP_PROFILE_MSG_MAX))
+        let rc = sp_profile_check_host(
+            cfg, recorded, here, allowed, strict ? UInt32(SP_PROFILE_STRICT) : 0, name, &warn, warn.count, &msg,
+            msg.count)
+        if rc != 0 { throw SpindleError(.invalidProfile, String(cString: msg)) }
+        let text = String(cString: warn)
+        return text.isEmpty ? [] : text.split(separator: "\n").map(String.init)
+    }
+}
+
+extension Engine.Configuration {
+    /// The configuration a validated profile describes, after the host rules: refuses CPUs this
+    /// host lacks or this process may not use; host drift is passed to `warn` (one line each).
+    public init(profile: borrowing Profile, warn: (String) -> Void = { _ in }) throws(SpindleError) {
+        for line in try profile.checkHost(strict: false) { warn(line) }
+        self = profile.configuration
+    }
+
+    /// Loads, validates and host-checks the compiled profile at `path`.
+    /// ```swift
+    /// let config = try Engine.Configuration(profile: "/etc/spindle/host.spindle")
+    /// ```
+    public init(profile path: String, warn: (String) -> Void = { _ in }) throws(SpindleError) {
+        let profile = try Profile(contentsOf: path)
+        try self.init(profile: profile, warn: warn)
+    }
+}
