@@ -1,0 +1,121 @@
+/*
+ * engine.h — the engine's and workers' internal layout, shared by engine.c, worker.c, lanes.c
+ * and the backends. Not part of the public API.
+ */
+#ifndef SP_ENGINE_H
+#define SP_ENGINE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "barrier.h"
+#include "ring.h"
+#include "spindle.h"
+
+struct sp_backend_ops;
+
+/* A lane's per-worker scheduling state and counters. */
+typedef struct sp_lane_state {
+    uint32_t policy, budget, quantum, max_batch, on_full;
+    uint32_t cursor;       /* source to try first (round robin between producers) */
+    int64_t deficit;       /* weighted: deficit round robin */
+    uint32_t used;         /* strict: events served this round */
+    _Atomic uint64_t handled; /* written by the worker only (relaxed load + store, no RMW) */
+    _Atomic uint64_t failed;
+    sp_spsc *local;        /* this worker's own queue (ctx.post without destination) */
+    sp_mpsc *mpsc;         /* foreign threads */
+    _Atomic(sp_spsc *) *in; /* in[src]: SPSC ring from worker src (NULL until created; in[self] unused) */
+} sp_lane_state;
+
+struct sp_worker {
+    /* Read by every producer on every post: the sleep flag and how to wake. Its own line, so
+     * the worker's frequent writes to its scheduling state below do not evict it. */
+    _Alignas(SP_CACHELINE) _Atomic uint32_t sleeping;
+    int event_fd;  /* foreign threads (and the epoll backend) wake the worker through it */
+    int ring_fd;   /* io_uring fd for MSG_RING wake-ups from other workers (-1: none) */
+
+    _Alignas(SP_CACHELINE) sp_engine *engine;
+    uint32_t id, cpu;
+    int node;
+    pid_t tid;
+    pthread_t thread;
+    void *userdata;
+    void *backend;   /* the backend's per-worker state */
+    uint32_t lane_count, worker_count;
+    uint32_t strict_count; /* lanes [0, strict_count) are strict, the rest weighted */
+    sp_lane_state lanes[SP_MAX_LANES];
+    uint32_t spread;  /* round robin for SP_DEST_SPREAD from this worker */
+
+    /* Counters read by stats (written only by this worker: relaxed load + store). */
+    _Atomic uint64_t rounds, batches, sleeps, wakeups_sent, slow_batches, pairs_created;
+    _Alignas(SP_CACHELINE) _Atomic uint64_t foreign_wakeups; /* written by foreign threads (RMW) */
+    size_t mapping_bytes;
+};
+
+/* The backend interface (uring.c, poll.c): how a worker sleeps and is woken. */
+typedef struct sp_backend_ops {
+    uint32_t kind; /* SP_BACKEND_IO_URING or SP_BACKEND_EPOLL */
+    /* On the worker thread, before it reports ready. Returns SP_OK or an error with a message. */
+    int (*init)(sp_worker *w, uint32_t want_flags, uint32_t entries, uint32_t *features, char *msg, size_t len);
+    /* Sleep until woken (eventfd, MSG_RING) or an io completion arrives. */
+    void (*wait)(sp_worker *w);
+    /* Wake `target` from worker `self`'s thread. Returns 1 when a syscall was made. */
+    int (*wake_from_worker)(sp_worker *self, sp_worker *target);
+    void (*destroy)(sp_worker *w);
+} sp_backend_ops;
+
+extern const sp_backend_ops sp_uring_backend;
+extern const sp_backend_ops sp_epoll_backend;
+
+enum { SP_STATE_STARTING = 0, SP_STATE_RUNNING = 1, SP_STATE_STOPPING = 2, SP_STATE_DRAINED = 3, SP_STATE_ABORT = 4 };
+
+struct sp_engine {
+    sp_config cfg;
+    sp_callbacks cb;
+    const sp_backend_ops *backend;
+    uint32_t features;
+    uint32_t worker_count, lane_count;
+    sp_worker **workers;
+
+    /* Read by every foreign post: only written at shutdown. */
+    _Alignas(SP_CACHELINE) _Atomic uint32_t state;
+
+    _Alignas(SP_CACHELINE) pthread_mutex_t lock; /* start/exit handshakes only (cold) */
+    pthread_cond_t cond;
+    uint32_t ready, failed_workers, exited;
+    int start_err;
+    char start_msg[256];
+    int go; /* 1: run, -1: abort start */
+    int shut_down;
+    _Atomic uint64_t ring_bytes;
+    char backend_note[160]; /* why io_uring was not used (empty when it is) */
+};
+
+/* engine.c */
+sp_spsc *sp_engine_pair_ring(sp_worker *src, sp_worker *dst, uint32_t lane);
+int sp_engine_quiescent(sp_engine *e);
+void sp_wake_all(sp_engine *e);
+void *sp_map_on_node(size_t bytes, int node, uint32_t numa_policy);
+void sp_unmap(void *p, size_t bytes);
+
+/* worker.c */
+void *sp_worker_main(void *arg);
+extern __thread sp_worker *sp_tls_worker;
+
+/* lanes.c */
+uint32_t sp_sched_round(sp_worker *w);
+int sp_worker_has_work(sp_worker *w);
+
+/* Wakes `d` if it sleeps; `self` is the posting worker or NULL for a foreign thread. Called after
+ * a publish. */
+void sp_wake_slow(sp_worker *self, sp_worker *d);
+static inline void sp_wake_if_sleeping(sp_worker *self, sp_worker *d) {
+    /* Pairs with sp_heavy_barrier in the worker's sleep path: either it sees our tail or we see
+     * its flag (see barrier.h). */
+    sp_light_barrier();
+    if (__builtin_expect(atomic_load_explicit(&d->sleeping, memory_order_relaxed) != 0, 0)) sp_wake_slow(self, d);
+}
+
+#endif

@@ -1,0 +1,242 @@
+/*
+ * spindle.h — the one public header of the Spindle engine core (module CSpindle).
+ *
+ * Opaque handles, plain structs, negative errno-style error codes. Swift sees only this
+ * header: liburing stays behind it (it clashes with swift-system's io_uring definitions).
+ */
+#ifndef SPINDLE_H
+#define SPINDLE_H
+
+#if !defined(__linux__)
+#error "Spindle supports Linux only: it is built on io_uring, epoll, eventfd and libnuma."
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- limits -------------------------------------------------------------------------------- */
+
+#define SP_MAX_WORKERS 256
+#define SP_MAX_LANES 8
+#define SP_LANE_NAME_MAX 32 /* bytes including the terminating NUL */
+#define SP_SLOT_SIZE 64
+#define SP_INLINE_MAX 48 /* payload bytes in a slot */
+#define SP_INLINE_ALIGN 16
+#define SP_MAX_CPUS 4096
+
+/* ---- errors -------------------------------------------------------------------------------- */
+
+typedef enum sp_error {
+    SP_OK = 0,
+    SP_ELANE_FULL = -1,     /* the lane's ring has no room (on_full = reject, or a worker on a block lane) */
+    SP_ESTOPPED = -2,       /* the engine is shutting down or has stopped */
+    SP_EBAD_WORKER = -3,    /* destination worker id out of range */
+    SP_EBAD_LANE = -4,      /* lane index out of range */
+    SP_ETIMEDOUT = -5,      /* a block lane stayed full until the deadline */
+    SP_EBATCH_TOO_LARGE = -6, /* post_batch larger than the lane's capacity */
+    SP_EINVAL = -7,         /* invalid configuration (see the message) */
+    SP_ENOMEM = -8,         /* allocation failed */
+    SP_EPIN = -9,           /* a worker could not pin itself to its CPU */
+    SP_EURING = -10,        /* io_uring could not be set up (and the epoll fallback was not allowed) */
+    SP_ESYS = -11,          /* another system call failed at start (see the message) */
+    SP_EWORKER_THREAD = -12, /* the call is refused from a worker thread (shutdown) */
+    SP_EDROPPED = -13,      /* not an error: the lane's policy dropped the (newest) event */
+} sp_error;
+
+/** A static, human description of an sp_error code. */
+const char *sp_strerror(int code);
+
+/* ---- configuration (mirrored by Swift's Engine.Configuration) ------------------------------ */
+
+typedef enum sp_lane_policy { SP_POLICY_STRICT = 0, SP_POLICY_WEIGHTED = 1 } sp_lane_policy;
+typedef enum sp_on_full { SP_ON_FULL_REJECT = 0, SP_ON_FULL_DROP = 1, SP_ON_FULL_BLOCK = 2 } sp_on_full;
+typedef enum sp_numa_policy { SP_NUMA_LOCAL = 0, SP_NUMA_INTERLEAVE = 1, SP_NUMA_NONE = 2 } sp_numa_policy;
+typedef enum sp_backend { SP_BACKEND_AUTO = 0, SP_BACKEND_IO_URING = 1, SP_BACKEND_EPOLL = 2 } sp_backend;
+
+typedef struct sp_lane_config {
+    char name[SP_LANE_NAME_MAX];
+    uint32_t policy;      /* sp_lane_policy */
+    uint32_t budget;      /* strict: events per round, 1..65536 */
+    uint32_t weight;      /* weighted: 1..1024; quantum = weight * max_batch */
+    uint32_t capacity;    /* ring slots, power of two, 64..1<<22 */
+    uint32_t on_full;     /* sp_on_full */
+    uint32_t max_batch;   /* events per dispatch, 1..1024, <= capacity */
+    uint64_t block_timeout_ns; /* block lanes: longest a foreign post waits; 0 = until shutdown */
+} sp_lane_config;
+
+typedef struct sp_config {
+    uint32_t worker_count;          /* 1..SP_MAX_WORKERS */
+    uint32_t lane_count;            /* 1..SP_MAX_LANES */
+    uint16_t cpus[SP_MAX_WORKERS];  /* CPU of worker i (distinct) */
+    uint32_t numa_policy;           /* sp_numa_policy */
+    uint32_t backend;               /* sp_backend */
+    uint64_t spin_ns;               /* busy-poll time before sleeping, 0..1 s */
+    uint32_t uring_entries;         /* SQ entries, power of two, 8..32768 */
+    uint32_t uring_flags;           /* SP_URING_WANT_* bits */
+    uint64_t eager_ring_bytes;      /* create every pair's SPSC rings at start while their total stays below this */
+    uint64_t slow_handler_ns;       /* a batch taking longer than this is counted as slow (0 = off) */
+    sp_lane_config lanes[SP_MAX_LANES];
+} sp_config;
+
+#define SP_URING_WANT_DEFER_TASKRUN 0x1u /* SINGLE_ISSUER | DEFER_TASKRUN when the kernel has it */
+#define SP_URING_WANT_COOP_TASKRUN 0x2u  /* COOP_TASKRUN where DEFER_TASKRUN is missing */
+
+/** Fills `cfg` with the embedded default for this host: every CPU this process may run on
+ *  (at most SP_MAX_WORKERS), four lanes critical/high/normal/bulk, capacity 4096, reject,
+ *  max batch 32, spin 50 µs. */
+void sp_config_host_default(sp_config *cfg);
+
+/** Checks every field's range and every cross-field rule. Returns SP_OK or SP_EINVAL with one line
+ *  (key, value, rule, fix) written into `msg`. Host rules (CPUs present and allowed) are checked too
+ *  when `check_host` is non-zero. */
+int sp_config_validate(const sp_config *cfg, int check_host, char *msg, size_t msg_len);
+
+/* ---- slots --------------------------------------------------------------------------------- */
+
+/* One ring slot: a cache line. `seq` is used by the MPSC ring only (Vyukov sequence). Rings are
+ * page-aligned arrays of slots, so every slot starts a cache line and its payload (offset 16) is
+ * 16-byte aligned. (No alignment attribute here: Swift's importer drops over-aligned structs.) */
+typedef struct sp_slot {
+    uint64_t seq;
+    uint32_t kind;   /* handler index from registration */
+    uint32_t flags;  /* SP_SLOT_BOXED: payload holds a retained pointer */
+    unsigned char payload[SP_INLINE_MAX];
+} sp_slot;
+_Static_assert(sizeof(sp_slot) == SP_SLOT_SIZE, "a slot is one cache line");
+
+#define SP_SLOT_BOXED 0x1u
+#define SP_SLOT_RELEASED 0x2u /* boxed payload already released at shutdown */
+
+/* ---- engine -------------------------------------------------------------------------------- */
+
+typedef struct sp_engine sp_engine;
+typedef struct sp_worker sp_worker;
+
+/** Called once per batch on a worker thread: `count` slots of one lane, contiguous in memory.
+ *  Returns how many handlers threw (counted as `failed`). */
+typedef uint32_t (*sp_dispatch_fn)(void *context, sp_worker *worker, uint32_t lane, const sp_slot *slots,
+                                   uint32_t count);
+/** Called on each worker thread after pinning, before start() returns (build per-worker state). */
+typedef void (*sp_worker_hook_fn)(void *context, sp_worker *worker, uint32_t worker_id);
+/** Releases one boxed payload (a post that was rejected/dropped is released by the caller instead). */
+typedef void (*sp_release_fn)(void *context, const sp_slot *slot);
+
+typedef struct sp_callbacks {
+    void *context;
+    sp_dispatch_fn dispatch;
+    sp_worker_hook_fn worker_started; /* may be NULL */
+    sp_worker_hook_fn worker_stopping; /* may be NULL; on the worker thread, after its last batch */
+    sp_release_fn release;            /* may be NULL when no event is boxed */
+} sp_callbacks;
+
+/** Creates and starts an engine. Returns only after every worker has pinned itself and set up its
+ *  backend (or failed): on failure returns NULL, `*err` holds the code and `msg` one line. */
+sp_engine *sp_engine_start(const sp_config *cfg, const sp_callbacks *cb, int *err, char *msg, size_t msg_len);
+
+/** Starts shutdown: foreign posts get SP_ESTOPPED from now on; workers drain every lane (handlers
+ *  may still post) and exit when all lanes are empty and no handler runs, or at the deadline
+ *  (CLOCK_MONOTONIC ns, 0 = none). Blocks until the workers have exited. Idempotent. Refused from a
+ *  worker thread of this engine (SP_EWORKER_THREAD). */
+int sp_engine_shutdown(sp_engine *e, uint64_t deadline_ns);
+
+/** Frees everything. Releases boxed payloads never handled (once). The engine must be shut down. */
+void sp_engine_destroy(sp_engine *e);
+
+uint32_t sp_engine_worker_count(const sp_engine *e);
+uint32_t sp_engine_lane_count(const sp_engine *e);
+const sp_config *sp_engine_config(const sp_engine *e);
+/** Bytes of ring memory allocated (at start, plus pairs created later). */
+uint64_t sp_engine_ring_bytes(const sp_engine *e);
+/** Backend in use: SP_BACKEND_IO_URING or SP_BACKEND_EPOLL. */
+uint32_t sp_engine_backend(const sp_engine *e);
+/** Why io_uring is not in use ("" when it is): for the one log line of the epoll fallback. */
+const char *sp_engine_backend_note(const sp_engine *e);
+/** io_uring features found by the probe on worker 0 (SP_FEAT_* bits). */
+uint32_t sp_engine_features(const sp_engine *e);
+
+#define SP_FEAT_SINGLE_ISSUER 0x1u
+#define SP_FEAT_DEFER_TASKRUN 0x2u
+#define SP_FEAT_COOP_TASKRUN 0x4u
+#define SP_FEAT_MSG_RING 0x8u
+
+/* ---- posting ------------------------------------------------------------------------------- */
+
+/* Destinations: a worker id, or one of these. */
+#define SP_DEST_SPREAD 0xFFFFFFFFu
+
+/** Maps a key to a worker: a fixed 64-bit mixer, stable across processes and runs. */
+uint32_t sp_key_worker(uint64_t key, uint32_t worker_count);
+
+/** Posts one event: copies `len` (<= 48) bytes of `payload` into a slot. From a worker thread of this
+ *  engine it takes that worker's SPSC ring (or its local queue when `dest` is itself); from any other
+ *  thread the destination's MPSC ring. Returns SP_OK, SP_EDROPPED, or a negative error. On error or
+ *  drop the caller still owns (and must release) a boxed payload. */
+int sp_post(sp_engine *e, uint32_t dest, uint32_t lane, uint32_t kind, uint32_t flags, const void *payload,
+            uint32_t len);
+
+/** Posts `count` events of one kind, `stride` bytes apart, all or nothing, one publish. */
+int sp_post_batch(sp_engine *e, uint32_t dest, uint32_t lane, uint32_t kind, uint32_t flags, const void *payloads,
+                  size_t stride, uint32_t len, uint32_t count);
+
+/** Which worker `dest` names for the calling thread (resolves SP_DEST_SPREAD); for error reports. */
+uint32_t sp_resolve_dest(sp_engine *e, uint32_t dest);
+
+/* From inside a handler (on worker `w`'s thread). dest == SP_DEST_SELF posts to w's local queue. */
+#define SP_DEST_SELF 0xFFFFFFFEu
+int sp_worker_post(sp_worker *w, uint32_t dest, uint32_t lane, uint32_t kind, uint32_t flags, const void *payload,
+                   uint32_t len);
+
+uint32_t sp_worker_id(const sp_worker *w);
+uint32_t sp_worker_cpu(const sp_worker *w);
+sp_engine *sp_worker_engine(sp_worker *w);
+/** The Swift side's per-worker data (set in worker_started). */
+void *sp_worker_userdata(const sp_worker *w);
+void sp_worker_set_userdata(sp_worker *w, void *data);
+
+/** The worker of `e` running on the calling thread, or NULL. */
+sp_worker *sp_current_worker(const sp_engine *e);
+
+/* ---- counting ------------------------------------------------------------------------------ */
+
+typedef struct sp_lane_stats {
+    uint64_t enqueued; /* accepted into a ring */
+    uint64_t rejected; /* the post returned an error */
+    uint64_t dropped;  /* accepted by a drop lane's policy and discarded (the newest event) */
+    uint64_t handled;  /* handler returned or threw */
+    uint64_t failed;   /* handler threw */
+    uint64_t pending;  /* read from ring indices */
+} sp_lane_stats;
+
+/** Counts of (worker, lane). Exact at quiescence; while running never off by more than a batch. */
+int sp_engine_lane_stats(const sp_engine *e, uint32_t worker, uint32_t lane, sp_lane_stats *out);
+
+typedef struct sp_worker_stats {
+    uint64_t rounds;
+    uint64_t batches;
+    uint64_t sleeps;         /* times the worker went to sleep in the kernel */
+    uint64_t wakeups_sent;   /* wake syscalls this worker made for others (MSG_RING or eventfd) */
+    uint64_t slow_batches;   /* batches over slow_handler_ns */
+    uint64_t pairs_created;  /* SPSC rings created lazily by this worker as a producer */
+} sp_worker_stats;
+
+int sp_engine_worker_stats(const sp_engine *e, uint32_t worker, sp_worker_stats *out);
+
+/** Foreign-thread wake syscalls made for worker `worker` (eventfd writes). */
+uint64_t sp_engine_foreign_wakeups(const sp_engine *e, uint32_t worker);
+
+/* ---- clock ------------------------------------------------------------------------------------ */
+
+/** CLOCK_MONOTONIC in nanoseconds (vDSO, no syscall). */
+uint64_t sp_now_ns(void);
+
+/** Thread id (gettid) of worker `worker`, for /proc accounting in tests and tools. */
+int32_t sp_engine_worker_tid(const sp_engine *e, uint32_t worker);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SPINDLE_H */

@@ -1,0 +1,139 @@
+/*
+ * lanes.c — the lane scheduler: one round serves strict lanes first (each up to its budget,
+ * re-checked between every batch, so a strict event waits at most for the batch in progress),
+ * then weighted lanes by deficit round robin (quantum = weight × max_batch), every dispatch at
+ * most max_batch events. When every lane is backlogged a weighted lane's share of a round is at
+ * least quantum / (Σ budgets + Σ quanta): no lane starves.
+ */
+#include "engine.h"
+
+enum { SP_SRC_LOCAL = 0, SP_SRC_MPSC = 1, SP_SRC_PEERS = 2 };
+
+static inline void sp_bump(_Atomic uint64_t *c, uint64_t n) {
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n, memory_order_relaxed);
+}
+
+/* After freeing MPSC slots on a block lane: wake producers waiting for room, only if one said so. */
+static inline void sp_notify_blocked(sp_mpsc *r) {
+    /* seq_cst: pairs with the fence in post.c's sp_block (waiters store, fence, retry). */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&r->waiters, memory_order_relaxed)) {
+        extern void sp_futex_wake_all(_Atomic uint32_t * word);
+        atomic_store_explicit(&r->waiters, 0, memory_order_relaxed);
+        atomic_fetch_add_explicit(&r->wait_seq, 1, memory_order_release);
+        sp_futex_wake_all(&r->wait_seq);
+    }
+}
+
+static inline void sp_run_batch(sp_worker *w, sp_lane_state *ls, uint32_t lane, sp_slot *slots, uint32_t n) {
+    sp_engine *e = w->engine;
+    uint64_t t0 = e->cfg.slow_handler_ns ? sp_now_ns() : 0;
+    uint32_t failed = e->cb.dispatch(e->cb.context, w, lane, slots, n);
+    if (t0 && sp_now_ns() - t0 > e->cfg.slow_handler_ns) sp_bump(&w->slow_batches, 1);
+    /* handled grows before the ring's head: enqueued = handled + pending may be over by this
+     * batch for an instant, never under (and quiescence needs handled to catch up). */
+    sp_bump(&ls->handled, n);
+    if (failed) sp_bump(&ls->failed, failed);
+    sp_bump(&w->batches, 1);
+}
+
+/* One batch from one of the lane's sources (round robin between them). Returns events handled. */
+static uint32_t sp_dispatch(sp_worker *w, uint32_t lane, uint32_t max) {
+    sp_lane_state *ls = &w->lanes[lane];
+    uint32_t nsrc = SP_SRC_PEERS + w->worker_count;
+    for (uint32_t tries = 0; tries < nsrc; tries++) {
+        uint32_t src = ls->cursor;
+        ls->cursor = src + 1 == nsrc ? 0 : src + 1;
+        sp_slot *slots;
+        uint32_t n;
+        if (src == SP_SRC_LOCAL) {
+            n = sp_spsc_peek(ls->local, max, &slots);
+            if (!n) continue;
+            sp_run_batch(w, ls, lane, slots, n);
+            sp_spsc_release(ls->local, n);
+        } else if (src == SP_SRC_MPSC) {
+            n = sp_mpsc_peek(ls->mpsc, max, &slots);
+            if (!n) continue;
+            sp_run_batch(w, ls, lane, slots, n);
+            sp_mpsc_release(ls->mpsc, n);
+            if (ls->on_full == SP_ON_FULL_BLOCK) sp_notify_blocked(ls->mpsc);
+        } else {
+            uint32_t peer = src - SP_SRC_PEERS;
+            /* acquire: pairs with the release in sp_engine_pair_ring (ring initialised first). */
+            sp_spsc *r = atomic_load_explicit(&ls->in[peer], memory_order_acquire);
+            if (!r) continue;
+            n = sp_spsc_peek(r, max, &slots);
+            if (!n) continue;
+            sp_run_batch(w, ls, lane, slots, n);
+            sp_spsc_release(r, n);
+        }
+        /* Stay on a source that still has work only if it is the sole busy one: moving the cursor
+         * on keeps producers fair, and costs nothing when one source is busy. */
+        return n;
+    }
+    return 0;
+}
+
+static int sp_lane_nonempty(sp_worker *w, uint32_t lane) {
+    sp_lane_state *ls = &w->lanes[lane];
+    if (sp_spsc_nonempty(ls->local) || sp_mpsc_nonempty(ls->mpsc)) return 1;
+    for (uint32_t s = 0; s < w->worker_count; s++) {
+        sp_spsc *r = atomic_load_explicit(&ls->in[s], memory_order_acquire);
+        if (r && sp_spsc_nonempty(r)) return 1;
+    }
+    return 0;
+}
+
+int sp_worker_has_work(sp_worker *w) {
+    for (uint32_t l = 0; l < w->lane_count; l++)
+        if (sp_lane_nonempty(w, l)) return 1;
+    return 0;
+}
+
+static inline int sp_aborting(sp_worker *w) {
+    return atomic_load_explicit(&w->engine->state, memory_order_relaxed) == SP_STATE_ABORT;
+}
+
+/* Strict lanes in priority order, each within its budget for this round; after every batch start
+ * again from lane 0 so a higher strict lane never waits behind a lower one. */
+static uint32_t sp_serve_strict(sp_worker *w) {
+    uint32_t total = 0;
+again:
+    for (uint32_t l = 0; l < w->strict_count; l++) {
+        sp_lane_state *ls = &w->lanes[l];
+        if (ls->used >= ls->budget) continue;
+        uint32_t want = ls->budget - ls->used;
+        if (want > ls->max_batch) want = ls->max_batch;
+        uint32_t n = sp_dispatch(w, l, want);
+        if (n) {
+            ls->used += n;
+            total += n;
+            if (sp_aborting(w)) return total;
+            goto again;
+        }
+    }
+    return total;
+}
+
+uint32_t sp_sched_round(sp_worker *w) {
+    uint32_t total = 0;
+    for (uint32_t l = 0; l < w->strict_count; l++) w->lanes[l].used = 0;
+    total += sp_serve_strict(w);
+    for (uint32_t l = w->strict_count; l < w->lane_count; l++) {
+        sp_lane_state *ls = &w->lanes[l];
+        ls->deficit += ls->quantum;
+        while (ls->deficit > 0) {
+            uint32_t want = ls->deficit < (int64_t)ls->max_batch ? (uint32_t)ls->deficit : ls->max_batch;
+            uint32_t n = sp_dispatch(w, l, want);
+            if (!n) break;
+            ls->deficit -= n;
+            total += n;
+            if (sp_aborting(w)) return total;
+            if (w->strict_count) total += sp_serve_strict(w);
+        }
+        /* Deficit round robin: an emptied lane keeps no credit (no burst after idling). */
+        if (ls->deficit > 0 && !sp_lane_nonempty(w, l)) ls->deficit = 0;
+    }
+    sp_bump(&w->rounds, 1);
+    return total;
+}

@@ -1,0 +1,22 @@
+#include "ring.h"
+
+size_t sp_spsc_bytes(uint32_t capacity) { return sizeof(sp_spsc) + (size_t)capacity * sizeof(sp_slot); }
+size_t sp_mpsc_bytes(uint32_t capacity) { return sizeof(sp_mpsc) + (size_t)capacity * sizeof(sp_slot); }
+
+sp_spsc *sp_spsc_init(void *mem, uint32_t capacity) {
+    sp_spsc *r = mem;
+    sp_slot *slots = (sp_slot *)(r + 1);
+    r->p_mask = r->c_mask = capacity - 1;
+    r->p_slots = r->c_slots = slots;
+    return r;
+}
+
+sp_mpsc *sp_mpsc_init(void *mem, uint32_t capacity) {
+    sp_mpsc *r = mem;
+    sp_slot *slots = (sp_slot *)(r + 1);
+    r->p_mask = r->c_mask = capacity - 1;
+    r->p_slots = r->c_slots = slots;
+    /* Slot i is free for position i (Vyukov): seq == position means "empty, yours to fill". */
+    for (uint32_t i = 0; i < capacity; i++) atomic_store_explicit((_Atomic uint64_t *)&slots[i].seq, i, memory_order_relaxed);
+    return r;
+}

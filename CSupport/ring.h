@@ -1,0 +1,211 @@
+/*
+ * ring.h — the lock-free rings a lane is made of.
+ *
+ * SPSC: one producer thread, one consumer thread (worker → worker, and a worker's own local
+ * queue where both are the same thread). MPSC: Vyukov's bounded queue with a sequence number per
+ * slot, for threads that are not workers. Slots are 64-byte cache lines (sp_slot); capacity is a
+ * power of two so an index maps to a slot with a mask. Indices are 64-bit and never wrap in
+ * practice, so `tail - head` is the fill level and `tail` is the count ever enqueued.
+ *
+ * Hot functions are static inline: they run once per event.
+ */
+#ifndef SP_RING_H
+#define SP_RING_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "spindle.h"
+
+#define SP_CACHELINE 64
+
+/* ---- SPSC ------------------------------------------------------------------------------------ */
+
+typedef struct sp_spsc {
+    /* Producer's line: written on every publish. Kept apart from the consumer's line so that a
+     * publish does not invalidate the line the consumer polls for `head`, and vice versa (false
+     * sharing would turn every event into two cache-line transfers). mask/slots are copied into
+     * both lines so neither side reads the other's line for them. */
+    _Alignas(SP_CACHELINE) _Atomic uint64_t tail;
+    uint64_t head_cache;          /* producer's last view of head: re-read only when the ring looks full */
+    _Atomic uint64_t rejected;    /* producer-owned counters, read by stats (relaxed) */
+    _Atomic uint64_t dropped;
+    uint64_t p_mask;
+    sp_slot *p_slots;
+
+    /* Consumer's line. */
+    _Alignas(SP_CACHELINE) _Atomic uint64_t head;
+    uint64_t tail_cache;          /* consumer's last view of tail: re-read only when the ring looks empty */
+    uint64_t c_mask;
+    sp_slot *c_slots;
+} sp_spsc;
+
+/* ---- MPSC ------------------------------------------------------------------------------------ */
+
+typedef struct sp_mpsc {
+    /* Producers' line: claimed with a CAS on `tail`. */
+    _Alignas(SP_CACHELINE) _Atomic uint64_t tail;
+    uint64_t p_mask;
+    sp_slot *p_slots;
+    /* Counters and the block-lane waiter handshake: touched only on the full/reject slow path,
+     * so kept off the line every producer CASes. */
+    _Alignas(SP_CACHELINE) _Atomic uint64_t rejected;
+    _Atomic uint64_t dropped;
+    _Atomic uint32_t waiters;  /* a blocked producer is waiting for room */
+    _Atomic uint32_t wait_seq; /* futex word: bumped by the consumer to wake blocked producers */
+
+    /* Consumer's line. */
+    _Alignas(SP_CACHELINE) _Atomic uint64_t head;
+    uint64_t c_mask;
+    sp_slot *c_slots;
+} sp_mpsc;
+
+size_t sp_spsc_bytes(uint32_t capacity);
+size_t sp_mpsc_bytes(uint32_t capacity);
+/* Initialise a ring in zeroed memory of sp_*_bytes(capacity) bytes (header then slots). */
+sp_spsc *sp_spsc_init(void *mem, uint32_t capacity);
+sp_mpsc *sp_mpsc_init(void *mem, uint32_t capacity);
+
+static inline void sp_slot_fill(sp_slot *s, uint32_t kind, uint32_t flags, const void *payload, uint32_t len) {
+    s->kind = kind;
+    s->flags = flags;
+    memcpy(s->payload, payload, len);
+}
+
+/* Producer: room for `n` more events? Re-reads head only when the cached view says no. */
+static inline int sp_spsc_has_room(sp_spsc *r, uint64_t tail, uint32_t n) {
+    uint64_t cap = r->p_mask + 1;
+    if (tail + n - r->head_cache <= cap) return 1;
+    /* acquire: pairs with the release store of head in sp_spsc_release — the consumer has finished
+     * reading the slots before head, so they may be overwritten. */
+    r->head_cache = atomic_load_explicit(&r->head, memory_order_acquire);
+    return tail + n - r->head_cache <= cap;
+}
+
+static inline int sp_spsc_push(sp_spsc *r, uint32_t kind, uint32_t flags, const void *payload, uint32_t len) {
+    uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed); /* only this thread writes it */
+    if (!sp_spsc_has_room(r, tail, 1)) return 0;
+    sp_slot_fill(&r->p_slots[tail & r->p_mask], kind, flags, payload, len);
+    /* release: pairs with the acquire load of tail in sp_spsc_peek — the slot is written before
+     * the consumer can see it. */
+    atomic_store_explicit(&r->tail, tail + 1, memory_order_release);
+    return 1;
+}
+
+static inline int sp_spsc_push_batch(sp_spsc *r, uint32_t kind, uint32_t flags, const unsigned char *payloads,
+                                     size_t stride, uint32_t len, uint32_t count) {
+    uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    if (!sp_spsc_has_room(r, tail, count)) return 0;
+    for (uint32_t i = 0; i < count; i++)
+        sp_slot_fill(&r->p_slots[(tail + i) & r->p_mask], kind, flags, payloads + (size_t)i * stride, len);
+    atomic_store_explicit(&r->tail, tail + count, memory_order_release); /* one publish; pairs as above */
+    return 1;
+}
+
+/* Consumer: up to `max` events contiguous in memory starting at the head (a wrap splits a batch). */
+static inline uint32_t sp_spsc_peek(sp_spsc *r, uint32_t max, sp_slot **out) {
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed); /* only this thread writes it */
+    uint64_t avail = r->tail_cache - head;
+    if (avail == 0) {
+        /* acquire: pairs with the release store in sp_spsc_push — slot contents are visible. */
+        r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
+        avail = r->tail_cache - head;
+        if (avail == 0) return 0;
+    }
+    uint64_t idx = head & r->c_mask;
+    uint64_t contiguous = r->c_mask + 1 - idx;
+    if (avail > contiguous) avail = contiguous;
+    if (avail > max) avail = max;
+    *out = &r->c_slots[idx];
+    return (uint32_t)avail;
+}
+
+static inline void sp_spsc_release(sp_spsc *r, uint32_t n) {
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    /* release: pairs with the acquire of head in sp_spsc_has_room — our reads of these slots are
+     * done before the producer may reuse them. */
+    atomic_store_explicit(&r->head, head + n, memory_order_release);
+}
+
+/* Any event visible to the consumer? (Reads the producer's line only when the cache says empty.) */
+static inline int sp_spsc_nonempty(sp_spsc *r) {
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    if (r->tail_cache != head) return 1;
+    r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
+    return r->tail_cache != head;
+}
+
+/* ---- MPSC (Vyukov) --------------------------------------------------------------------------- */
+
+/* Claims `n` consecutive slots: returns the first position, or UINT64_MAX when there is no room. */
+static inline uint64_t sp_mpsc_claim(sp_mpsc *r, uint32_t n) {
+    uint64_t pos = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    for (;;) {
+        uint64_t last = pos + n - 1;
+        sp_slot *s = &r->p_slots[last & r->p_mask];
+        /* acquire: pairs with the consumer's release of seq in sp_mpsc_release. The consumer frees
+         * slots in order, so the last slot being free means all n are. */
+        uint64_t seq = atomic_load_explicit((_Atomic uint64_t *)&s->seq, memory_order_acquire);
+        int64_t dif = (int64_t)(seq - last);
+        if (dif == 0) {
+            if (atomic_compare_exchange_weak_explicit(&r->tail, &pos, pos + n, memory_order_relaxed,
+                                                      memory_order_relaxed))
+                return pos;
+        } else if (dif < 0) {
+            uint64_t now = atomic_load_explicit(&r->tail, memory_order_relaxed);
+            if (now == pos) return UINT64_MAX; /* full: the slot still holds an event of the last lap */
+            pos = now;
+        } else {
+            pos = atomic_load_explicit(&r->tail, memory_order_relaxed);
+        }
+    }
+}
+
+static inline void sp_mpsc_publish(sp_mpsc *r, uint64_t pos) {
+    sp_slot *s = &r->p_slots[pos & r->p_mask];
+    /* release: pairs with the acquire in sp_mpsc_peek — contents before the sequence. */
+    atomic_store_explicit((_Atomic uint64_t *)&s->seq, pos + 1, memory_order_release);
+}
+
+static inline int sp_mpsc_push(sp_mpsc *r, uint32_t kind, uint32_t flags, const void *payload, uint32_t len) {
+    uint64_t pos = sp_mpsc_claim(r, 1);
+    if (pos == UINT64_MAX) return 0;
+    sp_slot_fill(&r->p_slots[pos & r->p_mask], kind, flags, payload, len);
+    sp_mpsc_publish(r, pos);
+    return 1;
+}
+
+static inline uint32_t sp_mpsc_peek(sp_mpsc *r, uint32_t max, sp_slot **out) {
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    uint64_t idx = head & r->c_mask;
+    uint64_t contiguous = r->c_mask + 1 - idx;
+    if (max > contiguous) max = (uint32_t)contiguous;
+    uint32_t n = 0;
+    while (n < max) {
+        sp_slot *s = &r->c_slots[idx + n];
+        if (atomic_load_explicit((_Atomic uint64_t *)&s->seq, memory_order_acquire) != head + n + 1) break;
+        n++;
+    }
+    *out = &r->c_slots[idx];
+    return n;
+}
+
+static inline void sp_mpsc_release(sp_mpsc *r, uint32_t n) {
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    uint64_t cap = r->c_mask + 1;
+    for (uint32_t i = 0; i < n; i++) {
+        sp_slot *s = &r->c_slots[(head + i) & r->c_mask];
+        /* release: pairs with the acquire in sp_mpsc_claim — the slot is free for the next lap. */
+        atomic_store_explicit((_Atomic uint64_t *)&s->seq, head + i + cap, memory_order_release);
+    }
+    atomic_store_explicit(&r->head, head + n, memory_order_relaxed); /* read by stats only */
+}
+
+static inline int sp_mpsc_nonempty(sp_mpsc *r) {
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    sp_slot *s = &r->c_slots[head & r->c_mask];
+    return atomic_load_explicit((_Atomic uint64_t *)&s->seq, memory_order_acquire) == head + 1;
+}
+
+#endif

@@ -1,0 +1,124 @@
+/*
+ * worker.c — a worker thread: pin, place memory, set up the backend, then loop: scheduler rounds
+ * while there is work, spin for the configured time, then sleep in the kernel until woken.
+ */
+#include <errno.h>
+#include <numa.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "engine.h"
+
+__thread sp_worker *sp_tls_worker;
+
+static void sp_report_ready(sp_engine *e, int err, const char *msg) {
+    pthread_mutex_lock(&e->lock);
+    if (err) {
+        if (!e->failed_workers) {
+            e->start_err = err;
+            snprintf(e->start_msg, sizeof e->start_msg, "%s", msg);
+        }
+        e->failed_workers++;
+    } else {
+        e->ready++;
+    }
+    pthread_cond_broadcast(&e->cond);
+    pthread_mutex_unlock(&e->lock);
+}
+
+static int sp_wait_go(sp_engine *e) {
+    pthread_mutex_lock(&e->lock);
+    while (e->go == 0) pthread_cond_wait(&e->cond, &e->lock);
+    int go = e->go;
+    pthread_mutex_unlock(&e->lock);
+    return go > 0;
+}
+
+static void sp_report_exit(sp_engine *e) {
+    pthread_mutex_lock(&e->lock);
+    e->exited++;
+    pthread_cond_broadcast(&e->cond);
+    pthread_mutex_unlock(&e->lock);
+}
+
+static int sp_worker_setup(sp_worker *w, char *msg, size_t len) {
+    sp_engine *e = w->engine;
+    w->tid = (pid_t)syscall(SYS_gettid);
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(w->cpu, &set);
+    if (sched_setaffinity(0, sizeof set, &set) != 0) {
+        snprintf(msg, len, "worker %u cannot pin itself to CPU %u: %s; fix: allow that CPU (affinity/cgroup cpuset) or remove it from engine.cpus",
+                 w->id, w->cpu, strerror(errno));
+        return SP_EPIN;
+    }
+    if (numa_available() >= 0 && e->cfg.numa_policy == SP_NUMA_LOCAL) numa_set_localalloc();
+    uint32_t features = 0;
+    const sp_backend_ops *b = e->backend;
+    int rc = b->init(w, e->cfg.uring_flags, e->cfg.uring_entries, &features, msg, len);
+    if (rc == SP_OK && w->id == 0) e->features = features;
+    return rc;
+}
+
+void *sp_worker_main(void *arg) {
+    sp_worker *w = arg;
+    sp_engine *e = w->engine;
+    sp_tls_worker = w;
+    char msg[256] = {0};
+    int rc = sp_worker_setup(w, msg, sizeof msg);
+    if (rc == SP_OK && e->cb.worker_started) e->cb.worker_started(e->cb.context, w, w->id);
+    sp_report_ready(e, rc, msg);
+    if (rc != SP_OK || !sp_wait_go(e)) {
+        if (rc == SP_OK) {
+            if (e->cb.worker_stopping) e->cb.worker_stopping(e->cb.context, w, w->id);
+            e->backend->destroy(w);
+        }
+        sp_tls_worker = NULL;
+        return NULL;
+    }
+
+    const uint64_t spin_ns = e->cfg.spin_ns;
+    uint64_t idle_since = 0;
+    for (;;) {
+        if (sp_sched_round(w)) {
+            idle_since = 0;
+            continue;
+        }
+        uint32_t st = atomic_load_explicit(&e->state, memory_order_acquire);
+        if (st == SP_STATE_ABORT || st == SP_STATE_DRAINED) break;
+        if (st == SP_STATE_STOPPING && sp_engine_quiescent(e)) {
+            /* The last worker to go idle sees the whole engine drained and tells the others. */
+            uint32_t expected = SP_STATE_STOPPING;
+            atomic_compare_exchange_strong(&e->state, &expected, SP_STATE_DRAINED);
+            sp_wake_all(e);
+            break;
+        }
+        uint64_t now = sp_now_ns();
+        if (idle_since == 0) idle_since = now;
+        if (now - idle_since < spin_ns) {
+            sp_cpu_relax();
+            continue;
+        }
+        /* Sleep. Publish the flag, then (heavy barrier, see barrier.h) look once more: a producer
+         * that published before our flag was visible is seen here; one after sees the flag. */
+        atomic_store_explicit(&w->sleeping, 1, memory_order_relaxed);
+        sp_heavy_barrier();
+        if (sp_worker_has_work(w) || atomic_load_explicit(&e->state, memory_order_acquire) != st) {
+            atomic_store_explicit(&w->sleeping, 0, memory_order_relaxed);
+            continue;
+        }
+        atomic_store_explicit(&w->sleeps, atomic_load_explicit(&w->sleeps, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+        e->backend->wait(w);
+        atomic_store_explicit(&w->sleeping, 0, memory_order_relaxed);
+        idle_since = 0;
+    }
+    if (e->cb.worker_stopping) e->cb.worker_stopping(e->cb.context, w, w->id);
+    e->backend->destroy(w);
+    sp_tls_worker = NULL;
+    sp_report_exit(e);
+    return NULL;
+}

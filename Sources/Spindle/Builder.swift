@@ -1,0 +1,136 @@
+import CSpindle
+import Logging
+import Synchronization
+
+extension Engine {
+    /// Collects lanes, per-worker state and handlers, then starts the engine. The handler table it
+    /// builds is immutable once started: `start()` consumes the builder.
+    ///
+    /// ```swift
+    /// var builder = Engine.Builder()                       // the embedded default for this host
+    /// let bulk = try builder.lane(named: "bulk")
+    /// let counts = builder.coreLocal { _ in 0 }            // one Int per worker
+    /// let ticks = try builder.register(Tick.self, using: counts) { tick, count, ctx in count += 1 }
+    /// let engine = try builder.start()
+    /// try engine.post(Tick(id: 1), as: ticks, lane: bulk, to: .spread)
+    /// ```
+    public struct Builder: ~Copyable {
+        /// The configuration the engine will start with.
+        public let configuration: Configuration
+        @usableFromInline var entries: [HandlerEntry] = []
+        var factories: [StateFactory] = []
+        var errorHook: (@Sendable (any Error, WorkerID, Lane) -> Void)?
+        @usableFromInline let builderID: UInt64
+        var logger: Logger
+        let usingDefault: Bool
+
+        /// A builder for `configuration`.
+        public init(configuration: Configuration, logger: Logger = Logger(label: "spindle")) {
+            self.configuration = configuration
+            self.builderID = Builder.nextID()
+            self.logger = logger
+            self.usingDefault = false
+        }
+
+        /// A builder on the embedded default for this host (``Configuration/hostDefault``); the
+        /// engine logs one line saying so when it starts.
+        public init(logger: Logger = Logger(label: "spindle")) {
+            self.configuration = .hostDefault
+            self.builderID = Builder.nextID()
+            self.logger = logger
+            self.usingDefault = true
+        }
+
+        private static let counter = IDCounter()
+        private static func nextID() -> UInt64 { counter.next() }
+
+        /// The lane called `name` in the configuration.
+        /// - Throws: ``SpindleError/Code/unknownLane`` listing the names there are.
+        public func lane(named name: String) throws(SpindleError) -> Lane {
+            guard let i = configuration.lanes.firstIndex(where: { $0.name == name }) else {
+                let names = configuration.lanes.map(\.name).joined(separator: ", ")
+                throw SpindleError(.unknownLane, "no lane named \"\(name)\"; this configuration has: \(names)")
+            }
+            return Lane(index: i)
+        }
+
+        /// Per-worker state: `make` runs once on each worker's thread at start (so the state lives
+        /// on that worker's NUMA node); handlers registered `using:` it get that worker's copy
+        /// `inout`. Destroyed on the worker's thread at shutdown.
+        public mutating func coreLocal<State>(_ make: @escaping @Sendable (WorkerID) -> State) -> CoreLocal<State> {
+            factories.append(StateFactory(
+                make: { id in
+                    let p = UnsafeMutablePointer<State>.allocate(capacity: 1)
+                    p.initialize(to: make(id))
+                    return UnsafeMutableRawPointer(p)
+                },
+                destroy: { raw in
+                    let p = raw.assumingMemoryBound(to: State.self)
+                    p.deinitialize(count: 1)
+                    p.deallocate()
+                }))
+            return CoreLocal(index: factories.count - 1)
+        }
+
+        /// Called (on the worker's thread) when a handler throws; the engine counts it as `failed`
+        /// and goes on.
+        public mutating func onError(_ hook: @escaping @Sendable (any Error, WorkerID, Lane) -> Void) {
+            errorHook = hook
+        }
+
+        @usableFromInline
+        mutating func _append<E>(_ entry: HandlerEntry, inline: Bool) throws(SpindleError) -> EventKind<E> {
+            guard entries.count < Int(UInt32.max) else { throw SpindleError(.invalidConfiguration, "too many handlers") }
+            entries.append(entry)
+            return EventKind(index: UInt32(entries.count - 1), isInline: inline, builderID: builderID)
+        }
+
+        @usableFromInline
+        static func _checkInline<E: InlineEvent>(_ type: E.Type) throws(SpindleError) {
+            guard MemoryLayout<E>.size <= Int(SP_INLINE_MAX), MemoryLayout<E>.alignment <= Int(SP_INLINE_ALIGN) else {
+                throw SpindleError(.eventTooLarge,
+                    "\(E.self) is \(MemoryLayout<E>.size) bytes aligned to \(MemoryLayout<E>.alignment): an InlineEvent must be at most \(SP_INLINE_MAX) bytes and aligned to at most \(SP_INLINE_ALIGN); fix: make it smaller, or drop InlineEvent to have it boxed")
+            }
+        }
+
+        /// Starts the engine: validates the configuration (host rules too), then starts one worker
+        /// per configured CPU; returns once every worker has pinned itself and set up its io_uring
+        /// (so failures surface here) and built its per-worker state.
+        /// - Throws: ``SpindleError`` (`invalidConfiguration`, `startFailed`).
+        public consuming func start() throws(SpindleError) -> Engine {
+            try configuration.validate(host: true)
+            var raw = try configuration.cValue()
+            if usingDefault {
+                logger.info("spindle: no profile given: using the embedded default for this host (\(configuration.cpus.count) workers on CPUs \(configuration.cpus), \(configuration.lanes.count) lanes)")
+            }
+            let core = EngineCore(entries: entries, factories: factories, errorHook: errorHook,
+                                  laneNames: configuration.lanes.map(\.name))
+            var cb = core.callbacks
+            var err: Int32 = 0
+            var msg = [CChar](repeating: 0, count: 512)
+            guard let handle = sp_engine_start(&raw, &cb, &err, &msg, msg.count) else {
+                throw SpindleError(.startFailed, String(cMessage: msg))
+            }
+            let boxed = entries.filter { $0.release != nil }.map(\.typeName)
+            if !boxed.isEmpty {
+                logger.info("spindle: boxed event kinds (one allocation per post): \(boxed.joined(separator: ", "))")
+            }
+            let backend = sp_engine_backend(handle) == SP_BACKEND_IO_URING.rawValue ? "io_uring" : "epoll"
+            logger.info("spindle: started \(configuration.cpus.count) workers, backend \(backend), ring memory \(sp_engine_ring_bytes(handle) >> 10) KiB")
+            return Engine(handle: handle, core: core, configuration: configuration, builderID: builderID)
+        }
+    }
+}
+
+/// Distinguishes builders so a token from one engine cannot be posted to another.
+final class IDCounter: Sendable {
+    private let value = Atomic<UInt64>(0)
+    func next() -> UInt64 { value.add(1, ordering: .relaxed).newValue }
+}
+
+extension String {
+    /// A NUL-terminated C message buffer as a String.
+    init(cMessage buffer: [CChar]) {
+        self.init(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

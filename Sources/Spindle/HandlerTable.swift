@@ -1,0 +1,135 @@
+import CSpindle
+
+/// One registered handler, type-erased. `run` is built inside the generic `register` call (so it
+/// is specialized for the event and state types in the caller's module) and called once per run
+/// of same-kind events in a batch; the table holding these entries is immutable once the engine
+/// has started, and the trampoline borrows it, so no retain or release happens per event.
+@usableFromInline
+final class HandlerEntry: Sendable {
+    /// Handles `count` consecutive slots of one kind; returns how many handler calls threw.
+    @usableFromInline
+    typealias Run = @Sendable (UnsafePointer<sp_slot>, Int, borrowing WorkerContext) -> UInt32
+    /// Releases a boxed payload that was never handled (shutdown).
+    @usableFromInline
+    typealias Release = @Sendable (UnsafePointer<sp_slot>) -> Void
+
+    @usableFromInline let run: Run
+    @usableFromInline let release: Release?
+    @usableFromInline let typeName: String
+
+    @usableFromInline
+    init(run: @escaping Run, release: Release?, typeName: String) {
+        self.run = run
+        self.release = release
+        self.typeName = typeName
+    }
+}
+
+/// Per-worker data the trampoline finds through `sp_worker_userdata`: built on the worker's own
+/// thread (first touch puts it on the worker's NUMA node).
+@usableFromInline
+struct WorkerLocal {
+    @usableFromInline var id: Int
+    @usableFromInline var cpu: Int
+    /// One pointer per `coreLocal` state.
+    @usableFromInline var states: UnsafeMutablePointer<UnsafeMutableRawPointer>
+    @usableFromInline var core: Unmanaged<EngineCore>
+}
+
+/// A per-worker state factory and its destructor, type-erased.
+struct StateFactory: Sendable {
+    let make: @Sendable (WorkerID) -> UnsafeMutableRawPointer
+    let destroy: @Sendable (UnsafeMutableRawPointer) -> Void
+}
+
+/// Everything the C core calls back into: the immutable handler table, the state factories, the
+/// error hook. Passed to C as an unretained opaque pointer; ``Engine`` keeps it alive.
+@usableFromInline
+final class EngineCore: @unchecked Sendable {
+    /// Immutable after init: `handlers[i]` is the entry for kind `i`.
+    let handlers: UnsafeMutablePointer<Unmanaged<HandlerEntry>>
+    let handlerCount: Int
+    let entries: [HandlerEntry]
+    let factories: [StateFactory]
+    let errorHook: (@Sendable (any Error, WorkerID, Lane) -> Void)?
+    let laneNames: [String]
+
+    init(entries: [HandlerEntry], factories: [StateFactory], errorHook: (@Sendable (any Error, WorkerID, Lane) -> Void)?,
+         laneNames: [String]) {
+        self.entries = entries
+        self.handlerCount = entries.count
+        self.handlers = .allocate(capacity: max(1, entries.count))
+        for (i, e) in entries.enumerated() { (handlers + i).initialize(to: Unmanaged.passUnretained(e)) }
+        self.factories = factories
+        self.errorHook = errorHook
+        self.laneNames = laneNames
+    }
+
+    deinit { handlers.deallocate() }
+
+    /// One batch: group consecutive slots by kind, one call per group.
+    @inline(__always)
+    func dispatch(_ worker: OpaquePointer, _ lane: UInt32, _ slots: UnsafePointer<sp_slot>, _ count: Int) -> UInt32 {
+        let local = sp_worker_userdata(worker)!.assumingMemoryBound(to: WorkerLocal.self)
+        let ctx = WorkerContext(worker: worker, local: local, lane: Lane(index: Int(lane)))
+        var failed: UInt32 = 0
+        var i = 0
+        while i < count {
+            let kind = slots[i].kind
+            var j = i &+ 1
+            while j < count && slots[j].kind == kind { j &+= 1 }
+            failed &+= handlers[Int(kind)]._withUnsafeGuaranteedRef { $0.run(slots + i, j &- i, ctx) }
+            i = j
+        }
+        return failed
+    }
+
+    func workerStarted(_ worker: OpaquePointer, _ id: Int) {
+        let states = UnsafeMutablePointer<UnsafeMutableRawPointer>.allocate(capacity: max(1, factories.count))
+        for (i, f) in factories.enumerated() { (states + i).initialize(to: f.make(WorkerID(id))) }
+        let local = UnsafeMutablePointer<WorkerLocal>.allocate(capacity: 1)
+        local.initialize(to: WorkerLocal(id: id, cpu: Int(sp_worker_cpu(worker)), states: states,
+                                         core: .passUnretained(self)))
+        sp_worker_set_userdata(worker, local)
+    }
+
+    func workerStopping(_ worker: OpaquePointer) {
+        guard let raw = sp_worker_userdata(worker) else { return }
+        let local = raw.assumingMemoryBound(to: WorkerLocal.self)
+        for (i, f) in factories.enumerated() { f.destroy(local.pointee.states[i]) }
+        local.pointee.states.deallocate()
+        local.deinitialize(count: 1)
+        local.deallocate()
+        sp_worker_set_userdata(worker, nil)
+    }
+
+    func release(_ slot: UnsafePointer<sp_slot>) {
+        let kind = Int(slot.pointee.kind)
+        guard kind < handlerCount else { return }
+        entries[kind].release?(slot)
+    }
+
+    func report(_ error: any Error, worker: Int, lane: Lane) {
+        errorHook?(error, WorkerID(worker), lane)
+    }
+
+    var callbacks: sp_callbacks {
+        var cb = sp_callbacks()
+        cb.context = Unmanaged.passUnretained(self).toOpaque()
+        cb.dispatch = { context, worker, lane, slots, count in
+            Unmanaged<EngineCore>.fromOpaque(context!)._withUnsafeGuaranteedRef {
+                $0.dispatch(worker!, lane, slots!, Int(count))
+            }
+        }
+        cb.worker_started = { context, worker, id in
+            Unmanaged<EngineCore>.fromOpaque(context!)._withUnsafeGuaranteedRef { $0.workerStarted(worker!, Int(id)) }
+        }
+        cb.worker_stopping = { context, worker, _ in
+            Unmanaged<EngineCore>.fromOpaque(context!)._withUnsafeGuaranteedRef { $0.workerStopping(worker!) }
+        }
+        cb.release = { context, slot in
+            Unmanaged<EngineCore>.fromOpaque(context!)._withUnsafeGuaranteedRef { $0.release(slot!) }
+        }
+        return cb
+    }
+}

@@ -1,0 +1,76 @@
+import CSpindle
+
+/// What a handler knows about where it runs, and how it posts from there.
+///
+/// Passed `borrowing` and `~Copyable`, and not `Sendable`: it cannot leave the handler or cross
+/// threads. Posting through it takes the fastest paths: ``post(_:as:lane:)`` without a destination
+/// goes to this worker's own queue (a plain per-thread queue, no atomics); with a destination it
+/// uses this worker's SPSC ring to that worker.
+public struct WorkerContext: ~Copyable {
+    @usableFromInline let _worker: OpaquePointer
+    @usableFromInline let _local: UnsafeMutablePointer<WorkerLocal>
+    /// The lane whose batch is being handled.
+    public let lane: Lane
+
+    @usableFromInline
+    init(worker: OpaquePointer, local: UnsafeMutablePointer<WorkerLocal>, lane: Lane) {
+        self._worker = worker
+        self._local = local
+        self.lane = lane
+    }
+
+    /// This worker's id.
+    @inlinable public var worker: WorkerID { WorkerID(_local.pointee.id) }
+    /// The CPU this worker is pinned to.
+    @inlinable public var cpu: Int { _local.pointee.cpu }
+
+    @inlinable
+    func _state(_ index: Int) -> UnsafeMutableRawPointer { _local.pointee.states[index] }
+
+    @usableFromInline
+    func _report(_ error: any Error) {
+        _local.pointee.core._withUnsafeGuaranteedRef { $0.report(error, worker: _local.pointee.id, lane: lane) }
+    }
+
+    @inlinable
+    func _result(_ rc: Int32, _ dest: UInt32, _ lane: Lane) throws(PostError) -> PostResult {
+        if rc == SP_OK.rawValue { return .enqueued }
+        if rc == SP_EDROPPED.rawValue { return .dropped }
+        let w = dest == SP_DEST_SELF ? _local.pointee.id : Int(dest)
+        throw PostError(PostError.code(for: rc), worker: WorkerID(w), lane: lane)
+    }
+
+    /// Posts an inline event to this worker's own queue (no atomics), or to `destination`
+    /// through this worker's SPSC rings.
+    /// - Throws: ``PostError`` when the lane is full (`reject`, or `block`: a worker never waits).
+    @inlinable @discardableResult
+    public func post<E: InlineEvent>(_ event: E, as kind: EventKind<E>, lane: Lane, to destination: Destination? = nil)
+        throws(PostError) -> PostResult
+    {
+        let dest = destination?.raw(workerCount: sp_engine_worker_count(sp_worker_engine(_worker))) ?? SP_DEST_SELF
+        var e = event
+        let rc = withUnsafeBytes(of: &e) {
+            sp_worker_post(_worker, dest, UInt32(truncatingIfNeeded: lane.index), kind.index, 0, $0.baseAddress,
+                           UInt32(MemoryLayout<E>.size))
+        }
+        return try _result(rc, dest, lane)
+    }
+
+    /// Posts a boxed event (one allocation); the box is released exactly once.
+    @inlinable @discardableResult
+    public func post<E: Event>(_ event: E, as kind: EventKind<E>, lane: Lane, to destination: Destination? = nil)
+        throws(PostError) -> PostResult
+    {
+        let dest = destination?.raw(workerCount: sp_engine_worker_count(sp_worker_engine(_worker))) ?? SP_DEST_SELF
+        var box: UnsafeMutableRawPointer? = Unmanaged.passRetained(EventBox(event)).toOpaque()
+        let rc = withUnsafeBytes(of: &box) {
+            sp_worker_post(_worker, dest, UInt32(truncatingIfNeeded: lane.index), kind.index, SP_SLOT_BOXED,
+                           $0.baseAddress, UInt32(MemoryLayout<UnsafeMutableRawPointer>.size))
+        }
+        if rc != SP_OK.rawValue { Unmanaged<EventBox<E>>.fromOpaque(box!).release() }
+        return try _result(rc, dest, lane)
+    }
+}
+
+@available(*, unavailable, message: "a WorkerContext belongs to the handler call it was passed to")
+extension WorkerContext: Sendable {}
