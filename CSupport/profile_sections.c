@@ -85,7 +85,8 @@ int sp_pf_parse_engine(sp_pf_ctx *c, sp_pf_section s, sp_config *cfg) {
     return 0;
 }
 
-/* A lane name is an identifier an operator types: 1...31 bytes of [A-Za-z0-9_.-], zero after the NUL. */
+/* A lane name is an identifier an operator types (and a TOML key path component, hence no '.'):
+ * 1...31 bytes of [A-Za-z0-9_-], zero after the NUL. */
 static int check_name(sp_pf_ctx *c, const uint8_t *p, const char *key, char out[SP_LANE_NAME_MAX]) {
     size_t len = 0;
     while (len < SP_LANE_NAME_MAX && p[len]) len++;
@@ -95,9 +96,9 @@ static int check_name(sp_pf_ctx *c, const uint8_t *p, const char *key, char out[
     for (size_t i = 0; i < len; i++) {
         uint8_t ch = p[i];
         int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
-                 ch == '-' || ch == '.';
+                 ch == '-';
         if (!ok)
-            return fail(c, SP_PROFILE_ERANGE, "LANES", key, "letters, digits, '_', '-' and '.' only",
+            return fail(c, SP_PROFILE_ERANGE, "LANES", key, "letters, digits, '_' and '-' only",
                         "rename the lane", "byte %zu = 0x%02x", i, ch);
     }
     for (size_t i = len; i < SP_LANE_NAME_MAX; i++)

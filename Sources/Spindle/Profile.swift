@@ -32,7 +32,7 @@ public struct Profile: ~Copyable {
         var msg = [CChar](repeating: 0, count: Int(SP_PROFILE_MSG_MAX))
         let flags: UInt32 = allowWritableByOthers ? UInt32(SP_PROFILE_ALLOW_WRITABLE) : 0
         guard let h = sp_profile_open(path, flags, &err, &msg, msg.count) else {
-            throw SpindleError(.invalidProfile, String(cString: msg))
+            throw SpindleError(.invalidProfile, cMessage(msg))
         }
         self.handle = h
         self.path = path
@@ -46,7 +46,7 @@ public struct Profile: ~Copyable {
         let h = bytes.withUnsafeBytes { buf in
             sp_profile_from_memory(buf.baseAddress, buf.count, name, &err, &msg, msg.count)
         }
-        guard let h else { throw SpindleError(.invalidProfile, String(cString: msg)) }
+        guard let h else { throw SpindleError(.invalidProfile, cMessage(msg)) }
         self.handle = h
         self.path = name
     }
@@ -94,8 +94,8 @@ public struct Profile: ~Copyable {
         let rc = sp_profile_check_host(
             cfg, recorded, here, allowed, strict ? UInt32(SP_PROFILE_STRICT) : 0, name, &warn, warn.count, &msg,
             msg.count)
-        if rc != 0 { throw SpindleError(.invalidProfile, String(cString: msg)) }
-        let text = String(cString: warn)
+        if rc != 0 { throw SpindleError(.invalidProfile, cMessage(msg)) }
+        let text = cMessage(warn)
         return text.isEmpty ? [] : text.split(separator: "\n").map(String.init)
     }
 }
@@ -116,4 +116,9 @@ extension Engine.Configuration {
         let profile = try Profile(contentsOf: path)
         try self.init(profile: profile, warn: warn)
     }
+}
+
+/// The NUL-terminated text in a C message buffer.
+func cMessage(_ buf: [CChar]) -> String {
+    String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
