@@ -100,11 +100,7 @@ static int check_header(sp_pf_ctx *c, sp_profile_info *info) {
         return fail(c, SP_PROFILE_ELENGTH, "header", "header_length",
                     "64 in v1.0, a multiple of 8 and at least 64 in later minors", SP_PF_RECOMPILE, "%u", hlen);
     if ((rc = need(c, 24, "total_length"))) return rc;
-    uint64_t total = sp_pf_u64(b + SP_PF_H_TOTAL_LEN);
-    if (total != c->size)
-        return fail(c, SP_PROFILE_ELENGTH, "header", "total_length", "equals the file size", 
-                    c->size < total ? "the file is cut short: " SP_PF_RECOMPILE : "the file has trailing bytes: " SP_PF_RECOMPILE,
-                    "%" PRIu64 " (file is %" PRIu64 " bytes)", total, c->size);
+    uint64_t total = sp_pf_u64(b + SP_PF_H_TOTAL_LEN); /* compared with the size once the header is whole */
     if ((rc = need(c, 32, "incompat"))) return rc;
     uint64_t incompat = sp_pf_u64(b + SP_PF_H_INCOMPAT);
     if (incompat & ~SP_PF_INCOMPAT_KNOWN)
@@ -125,6 +121,11 @@ static int check_header(sp_pf_ctx *c, sp_profile_info *info) {
     if (sp_pf_u32(b + SP_PF_H_RESERVED0) || sp_pf_u64(b + SP_PF_H_RESERVED1))
         return fail(c, SP_PROFILE_ERANGE, "header", "reserved", "zero", SP_PF_RECOMPILE, "0x%08x%016" PRIx64,
                     sp_pf_u32(b + SP_PF_H_RESERVED0), sp_pf_u64(b + SP_PF_H_RESERVED1));
+    if (total != c->size)
+        return fail(c, SP_PROFILE_ELENGTH, "header", "total_length", "equals the file size",
+                    c->size < total ? "the file is cut short: " SP_PF_RECOMPILE
+                                    : "the file has trailing bytes: " SP_PF_RECOMPILE,
+                    "%" PRIu64 " (file is %" PRIu64 " bytes)", total, c->size);
     uint64_t table_end = (uint64_t)hlen + (uint64_t)count * SP_PF_SECTION_ENTRY;
     if (table_end + SP_PF_TRAILER > total)
         return fail(c, SP_PROFILE_ETRUNCATED, "header", "section table",
