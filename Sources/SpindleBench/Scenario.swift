@@ -1,0 +1,111 @@
+/// A benchmark scenario: one handoff pattern, measured for Spindle and for every peer that can
+/// express it. Names are the CLI's and the JSON's (`spindle bench cross-core`).
+public enum Scenario: String, CaseIterable, Sendable, Hashable, Codable {
+    /// A handler posting to its own worker (`ctx.post`), 16-byte event.
+    case sameCore = "same-core"
+    /// Producer on one worker, handler on the other (the SPSC path).
+    case crossCore = "cross-core"
+    /// A non-worker thread posting through the MPSC path.
+    case foreignThread = "foreign-thread"
+    /// One event at a time to a sleeping worker from another worker (MSG_RING wake).
+    case wakeWorker = "wake-worker"
+    /// One event at a time to a sleeping worker from a foreign thread (eventfd wake).
+    case wakeForeign = "wake-foreign"
+    /// A flood on the lowest lane held at backlog D, with high-priority probes.
+    case priorityIsolation = "priority-isolation"
+    /// The same probes without the flood.
+    case priorityBaseline = "priority-baseline"
+
+    /// One line: what the scenario measures.
+    public var summary: String {
+        switch self {
+        case .sameCore: return "a handler posts to its own worker (ctx.post), 16-byte event; one thread"
+        case .crossCore: return "producer on worker 0, handler on worker 1 (SPSC ring)"
+        case .foreignThread: return "a non-worker thread posts to worker 1 (MPSC ring)"
+        case .wakeWorker: return "one event at a time from worker 0 to sleeping worker 1 (MSG_RING wake); post-to-handler latency"
+        case .wakeForeign: return "one event at a time from a foreign thread to sleeping worker 1 (eventfd wake); post-to-handler latency"
+        case .priorityIsolation: return "flood on lane 3 held at backlog D, lane-0 probe every K posts; probe latency"
+        case .priorityBaseline: return "the lane-0 probes alone, one at a time (unflooded baseline)"
+        }
+    }
+
+    /// Whether the scenario's figure of merit is latency (else throughput).
+    public var isLatency: Bool {
+        switch self {
+        case .sameCore, .crossCore, .foreignThread: return false
+        case .wakeWorker, .wakeForeign, .priorityIsolation, .priorityBaseline: return true
+        }
+    }
+
+    /// Scenarios whose latency curves the SVG plot draws.
+    public var isPlotted: Bool {
+        self == .wakeWorker || self == .wakeForeign || self == .priorityIsolation || self == .priorityBaseline
+    }
+
+    /// Parses CLI names; an empty list means every scenario.
+    /// - Throws: ``BenchError/unknownScenario(_:)`` naming the scenarios there are.
+    public static func parse(_ names: [String]) throws(BenchError) -> [Scenario] {
+        if names.isEmpty { return allCases }
+        var out: [Scenario] = []
+        for name in names {
+            guard let s = Scenario(rawValue: name) else { throw .unknownScenario(name) }
+            if !out.contains(s) { out.append(s) }
+        }
+        return out
+    }
+}
+
+/// A system measured in a scenario: Spindle itself or a peer. The raw value is the JSON's `system`.
+public struct System: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible {
+    /// The JSON name.
+    public var rawValue: String
+    /// A system by name (peers added from outside use their own names, e.g. `nio-eventloop`).
+    public init(rawValue: String) { self.rawValue = rawValue }
+
+    /// Spindle, one `post` per event.
+    public static let spindle = System(rawValue: "spindle")
+    /// Spindle, `post(contentsOf:)` 32 events at a time.
+    public static let spindleBatch = System(rawValue: "spindle-batch")
+    /// A raw C SPSC ring with Spindle's slot size, capacity and batch.
+    public static let rawCRing = System(rawValue: "raw-c-ring")
+    /// A raw C Vyukov bounded MPSC ring.
+    public static let rawMPSC = System(rawValue: "raw-mpsc")
+    /// A raw eventfd wake-up.
+    public static let rawEventfd = System(rawValue: "raw-eventfd")
+    /// A raw io_uring MSG_RING wake-up.
+    public static let rawMsgring = System(rawValue: "raw-msgring")
+    /// `DispatchQueue.async` on a serial queue.
+    public static let dispatch = System(rawValue: "dispatch")
+    /// An `AsyncStream` producer and a `for await` consumer.
+    public static let asyncStream = System(rawValue: "asyncstream")
+    /// A mutex + condition-variable queue.
+    public static let mutexQueue = System(rawValue: "mutex-queue")
+    /// SwiftNIO `EventLoop.execute` (added by the Benchmarks package's runner).
+    public static let nioEventLoop = System(rawValue: "nio-eventloop")
+
+    /// Whether this is a Spindle row (0 mallocs per event required, never null).
+    public var isSpindle: Bool { self == .spindle || self == .spindleBatch }
+
+    /// The JSON name.
+    public var description: String { rawValue }
+}
+
+/// Errors of the harness's cold paths.
+public enum BenchError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// A scenario name the harness does not have.
+    case unknownScenario(String)
+    /// An option out of range.
+    case invalidOption(String)
+    /// A run could not be set up or failed (thread creation, io_uring, engine start).
+    case runFailed(String)
+
+    /// One line with the fix.
+    public var description: String {
+        switch self {
+        case .unknownScenario(let n):
+            return "unknown scenario \"\(n)\"; scenarios are: \(Scenario.allCases.map(\.rawValue).joined(separator: ", "))"
+        case .invalidOption(let m): return m
+        case .runFailed(let m): return m
+        }
+    }
+}

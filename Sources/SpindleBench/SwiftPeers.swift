@@ -1,0 +1,128 @@
+import CBenchPeers
+import Dispatch
+import Synchronization
+
+/// The Swift peers a user would otherwise pick: `DispatchQueue.async` on a serial queue and an
+/// `AsyncStream` with a `for await` consumer, each written the idiomatic way.
+enum SwiftPeers {
+    static var contenders: [Contender] {
+        [
+            Contender(system: .dispatch, scenarios: [.crossCore, .foreignThread, .priorityIsolation], trial: dispatch),
+            Contender(system: .asyncStream, scenarios: [.crossCore, .priorityIsolation], trial: asyncStream),
+        ]
+    }
+
+    /// The event both peers carry: the same 16 bytes as Spindle's.
+    struct Item: Sendable {
+        var value: UInt64
+        var stamp: UInt64
+    }
+
+    /// Consumer-side state, touched only by the consumer (the queue, or the stream's task).
+    final class Sink: @unchecked Sendable {
+        let target: Int
+        let work: UInt32
+        var count = 0
+        var sum: UInt64 = 0
+        var end: UInt64 = 0
+        let handled = Atomic<Int>(0)
+        let samples: SampleBuffer
+        let done = Completion()
+
+        init(target: Int, work: Int, samples: Int) {
+            self.target = target
+            self.work = UInt32(work)
+            self.samples = SampleBuffer(capacity: samples)
+        }
+
+        /// Handles one item: reads the payload (doing the priority runs' work on flood items),
+        /// records probes, counts, signals at the end.
+        @inline(__always)
+        func consume(_ item: Item) {
+            if item.stamp != 0 {
+                samples.append(nowNS() &- item.stamp)
+            } else {
+                sum &+= work == 0 ? item.value : cbp_work(item.value, work)
+            }
+            count += 1
+            handled.store(count, ordering: .releasing)
+            if count == target {
+                end = nowNS()
+                done.signal()
+            }
+        }
+    }
+
+    /// The producing side of a round: plain throughput, or a flood held at a backlog with probes.
+    /// `post` hands one item to the peer.
+    static func produce(_ s: Scenario, _ c: BenchConfig, speed: BenchConfig.Speed, sink: Sink,
+                        post: @escaping (Item) -> Void) throws -> Trial {
+        let isPriority = s == .priorityIsolation
+        let n = isPriority ? c.floodEvents(speed) : c.events(speed)
+        let startBox = ResultBox<(UInt64, UInt64, Double)>()
+        let before = mallocsSoFar()
+        let producer = try PinnedThread(cpu: c.producerCPU) {
+            let start = nowNS()
+            var depthSum = 0
+            if isPriority {
+                var posted = 0
+                let d = c.backlog, k = c.probeEvery
+                for i in 0..<n {
+                    while posted - sink.handled.load(ordering: .acquiring) >= d { relax() }
+                    post(Item(value: UInt64(i), stamp: 0))
+                    posted += 1
+                    if (i + 1) % k == 0 {
+                        depthSum += posted - sink.handled.load(ordering: .acquiring)
+                        post(Item(value: UInt64(i), stamp: nowNS()))
+                        posted += 1
+                    }
+                }
+            } else {
+                for i in 0..<n { post(Item(value: UInt64(i), stamp: 0)) }
+            }
+            let probes = isPriority ? n / c.probeEvery : 0
+            startBox.value = (start, 0, probes > 0 ? Double(depthSum) / Double(probes) : 0)
+        }
+        producer.join()
+        guard sink.done.wait(seconds: 120) else { throw BenchError.runFailed("\(s.rawValue): the consumer did not finish in 120 s") }
+        let mallocs = mallocsSoFar() - before
+        let (start, _, depth) = startBox.value!
+        return Trial(events: sink.target, seconds: Double(sink.end &- start) / 1e9, latencies: sink.samples.values,
+                     mallocs: mallocs, meanDepth: isPriority ? depth : nil)
+    }
+
+    static func target(_ s: Scenario, _ c: BenchConfig, _ speed: BenchConfig.Speed) -> (events: Int, probes: Int) {
+        if s == .priorityIsolation {
+            let flood = c.floodEvents(speed)
+            return (flood + flood / c.probeEvery, flood / c.probeEvery)
+        }
+        return (c.events(speed), 0)
+    }
+
+    static func dispatch(_ s: Scenario, _ c: BenchConfig) throws -> Trial {
+        let speed: BenchConfig.Speed = .medium
+        let (events, probes) = target(s, c, speed)
+        let sink = Sink(target: events, work: s == .priorityIsolation ? c.workIterations : 0, samples: probes)
+        let queue = DispatchQueue(label: "spindle.bench.dispatch", qos: .userInteractive)
+        return try produce(s, c, speed: speed, sink: sink) { item in
+            queue.async { sink.consume(item) }
+        }
+    }
+
+    static func asyncStream(_ s: Scenario, _ c: BenchConfig) throws -> Trial {
+        let speed: BenchConfig.Speed = .slow
+        let (events, probes) = target(s, c, speed)
+        let sink = Sink(target: events, work: s == .priorityIsolation ? c.workIterations : 0, samples: probes)
+        let (stream, continuation) = AsyncStream.makeStream(of: Item.self, bufferingPolicy: .unbounded)
+        let consumer = Task.detached {
+            for await item in stream {
+                sink.consume(item)
+                if sink.count == sink.target { break }
+            }
+        }
+        defer { continuation.finish(); consumer.cancel() }
+        return try produce(s, c, speed: speed, sink: sink) { item in
+            continuation.yield(item)
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import Spindle
+import SpindleBench
+
+/// `spindle bench [SCENARIO...] [--profile FILE] [--runs N] [--quick] [--json FILE] [--plot FILE.svg]`
+///
+/// Runs the benchmark scenarios for Spindle and its peers in one process and prints a table
+/// (scenario × system: events/s, p50, p99, p99.9, max, mallocs per event, ratio to Spindle).
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure Spindle against its peers (raw C rings, Dispatch, AsyncStream, a mutex queue).",
+        discussion: """
+        Scenarios: \(Scenario.allCases.map(\.rawValue).joined(separator: ", ")). With none named, all run.
+        Each row: a warm-up round, then --runs rounds; the median is reported with min–max.
+        Example: spindle bench cross-core        (Spindle next to a raw C SPSC ring and DispatchQueue)
+        """
+    )
+
+    @Argument(help: "Scenarios to run (default: all).")
+    var scenarios: [String] = []
+
+    @Option(help: "A compiled profile for the Spindle rows (default: the embedded default).")
+    var profile: String?
+
+    @Option(help: "Measured rounds per row (default 5; 3 with --quick).")
+    var runs: Int?
+
+    @Flag(help: "Smaller rounds: the whole suite in under a minute.")
+    var quick = false
+
+    @Option(help: "Write the results as JSON to this file.")
+    var json: String?
+
+    @Option(help: "Write latency percentile curves (wake and priority scenarios) as SVG to this file.")
+    var plot: String?
+
+    @Option(help: "Also write the table as Markdown to this file (for docs/benchmarks.md).")
+    var markdown: String?
+
+    @Flag(help: "No progress line on stderr.")
+    var noProgress = false
+
+    func run() async throws {
+        let options = BenchOptions(scenarios: scenarios, profile: profile, runs: runs, quick: quick, json: json, plot: plot)
+        let selected: [Scenario]
+        do { selected = try options.resolve() } catch { throw ValidationError(error.description) }
+        let engineConfig: Engine.Configuration
+        let source: String
+        if let profile {
+            engineConfig = try Profile(contentsOf: profile).configuration
+            source = profile
+        } else {
+            engineConfig = .hostDefault
+            source = "embedded default"
+        }
+        let config = BenchConfig(engine: engineConfig, engineSource: source, quick: quick, runs: runs)
+        if !Harness.mallocCounterActive {
+            FileHandle.standardError.write(Data("warning: the malloc interposer is not active: mallocs per event cannot be measured\n".utf8))
+        }
+        let harness = Harness(config: config)
+        let progress = !noProgress
+        // The harness blocks and pins its own threads: run it off the cooperative pool.
+        let report: Report = try await withCheckedThrowingContinuation { cont in
+            let t = Thread {
+                do { cont.resume(returning: try harness.run(selected, progress: progress)) } catch { cont.resume(throwing: error) }
+            }
+            t.stackSize = 8 << 20
+            t.start()
+        }
+        print("spindle bench — \(config.engineSource), \(config.runs) runs per row (median, min–max), \(quick ? "quick" : "full") sizes")
+        print(TableReport(report).render())
+        print(report.renderTargets())
+        if let json { try report.writeJSON(to: json); print("wrote \(json)") }
+        if let plot { try SVGPlot(report).write(to: plot); print("wrote \(plot)") }
+        if let markdown { try TableReport(report).markdown().write(toFile: markdown, atomically: true, encoding: .utf8); print("wrote \(markdown)") }
+    }
+}
