@@ -47,6 +47,8 @@ uint64_t sp_now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+int32_t sp_current_cpu(void) { return sched_getcpu(); }
+
 uint32_t sp_key_worker(uint64_t key, uint32_t worker_count) {
     /* splitmix64's finalizer: fixed, so a key maps to the same worker in every process and run. */
     uint64_t z = key + 0x9e3779b97f4a7c15ull;

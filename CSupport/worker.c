@@ -47,6 +47,9 @@ static void sp_report_exit(sp_engine *e) {
 static int sp_worker_setup(sp_worker *w, char *msg, size_t len) {
     sp_engine *e = w->engine;
     w->tid = (pid_t)syscall(SYS_gettid);
+    char name[16];
+    snprintf(name, sizeof name, "spindle-w%u", w->id);
+    pthread_setname_np(pthread_self(), name);
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(w->cpu, &set);

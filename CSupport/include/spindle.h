@@ -233,6 +233,9 @@ uint64_t sp_engine_foreign_wakeups(const sp_engine *e, uint32_t worker);
 /** CLOCK_MONOTONIC in nanoseconds (vDSO, no syscall). */
 uint64_t sp_now_ns(void);
 
+/** The CPU the calling thread runs on now (sched_getcpu). */
+int32_t sp_current_cpu(void);
+
 /** Thread id (gettid) of worker `worker`, for /proc accounting in tests and tools. */
 int32_t sp_engine_worker_tid(const sp_engine *e, uint32_t worker);
 

@@ -3,8 +3,9 @@ import Logging
 import Synchronization
 
 extension Engine {
-    /// Collects lanes, per-worker state and handlers, then starts the engine. The handler table it
-    /// builds is immutable once started: `start()` consumes the builder.
+    /// Collects lanes, per-worker state and handlers, then starts the engine. `start()` copies the
+    /// handler table into the engine, where it is immutable; registering on the builder afterwards
+    /// changes only the builder (a later `start()` makes a new engine with the new table).
     ///
     /// ```swift
     /// var builder = Engine.Builder()                       // the embedded default for this host
@@ -14,7 +15,7 @@ extension Engine {
     /// let engine = try builder.start()
     /// try engine.post(Tick(id: 1), as: ticks, lane: bulk, to: .spread)
     /// ```
-    public struct Builder: ~Copyable {
+    public struct Builder {
         /// The configuration the engine will start with.
         public let configuration: Configuration
         @usableFromInline var entries: [HandlerEntry] = []
@@ -97,7 +98,7 @@ extension Engine {
         /// per configured CPU; returns once every worker has pinned itself and set up its io_uring
         /// (so failures surface here) and built its per-worker state.
         /// - Throws: ``SpindleError`` (`invalidConfiguration`, `startFailed`).
-        public consuming func start() throws(SpindleError) -> Engine {
+        public func start() throws(SpindleError) -> Engine {
             try configuration.validate(host: true)
             var raw = try configuration.cValue()
             if usingDefault {

@@ -1,0 +1,123 @@
+import CSpindle
+import Dispatch
+import Foundation
+import Synchronization
+
+@testable import Spindle
+
+/// Events used across the suites.
+struct Tick: InlineEvent { var seq: UInt64; var producer: UInt32; var tag: UInt32 = 0 }
+struct Gate: InlineEvent { var id: UInt32 }
+struct Big: InlineEvent { var a: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) }  // 56 bytes
+struct Fits: InlineEvent { var a: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) }  // 48 bytes
+
+/// A boxed event whose payload counts its own releases.
+final class Tracker: Sendable {
+    static let live = Atomic<Int>(0)
+    static let created = Atomic<Int>(0)
+    init() {
+        Tracker.live.add(1, ordering: .relaxed)
+        Tracker.created.add(1, ordering: .relaxed)
+    }
+    deinit { Tracker.live.subtract(1, ordering: .relaxed) }
+}
+struct Boxed: Event { let tracker: Tracker; let seq: UInt64 }
+
+/// A configuration for tests: short spin, the given workers and backend.
+func testConfig(workers: Int? = nil, backend: Engine.Configuration.Backend = .auto, spin: Duration = .microseconds(20))
+    -> Engine.Configuration
+{
+    var c = Engine.Configuration.hostDefault
+    if let n = workers { c.cpus = Array(c.cpus.prefix(n)) }
+    c.backend = backend
+    c.spin = spin
+    return c
+}
+
+/// The backends every behaviour is checked on.
+let backends: [Engine.Configuration.Backend] = [.ioUring, .epoll]
+
+/// Holds a worker inside a handler until the test opens it: a real synchronization point, so a
+/// backlog can be built while the worker is known to be busy.
+final class WorkerGate: Sendable {
+    private let entered = DispatchSemaphore(value: 0)
+    private let release = DispatchSemaphore(value: 0)
+    /// Called by the handler.
+    func hold() {
+        entered.signal()
+        release.wait()
+    }
+    /// Waits until a handler is inside `hold()`.
+    func waitUntilHeld() -> Bool { entered.wait(timeout: .now() + 10) == .success }
+    /// Lets it go.
+    func open() { release.signal() }
+}
+
+/// A thread-safe log of what handlers saw, in order.
+final class Recorder<Entry: Sendable>: Sendable {
+    private let entries = Mutex<[Entry]>([])
+    func append(_ e: Entry) { entries.withLock { $0.append(e) } }
+    var all: [Entry] { entries.withLock { $0 } }
+    var count: Int { entries.withLock { $0.count } }
+}
+
+/// Counts per (worker, lane), for handlers to count for themselves.
+final class Grid: Sendable {
+    let workers: Int, lanes: Int
+    private let cells: Mutex<[Int]>
+    init(workers: Int, lanes: Int) {
+        self.workers = workers
+        self.lanes = lanes
+        self.cells = Mutex(Array(repeating: 0, count: workers * lanes))
+    }
+    func add(_ w: Int, _ l: Int, _ n: Int = 1) { cells.withLock { $0[w * lanes + l] += n } }
+    subscript(w: Int, l: Int) -> Int { cells.withLock { $0[w * lanes + l] } }
+    var total: Int { cells.withLock { $0.reduce(0, +) } }
+}
+
+/// Waits for `condition` with a deadline, yielding the CPU between checks; false on timeout.
+func eventually(within seconds: Double = 10, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if condition() { return true }
+        sched_yield()
+        usleep(100)
+    }
+    return condition()
+}
+
+/// Posts, retrying while the lane is full (a producer's backpressure loop, not a sleep).
+func postRetrying<E: InlineEvent>(_ engine: Engine, _ e: E, _ kind: EventKind<E>, _ lane: Lane, _ dest: Destination) throws {
+    while true {
+        do {
+            try engine.post(e, as: kind, lane: lane, to: dest)
+            return
+        } catch let error where error.code == .laneFull {
+            sched_yield()
+        }
+    }
+}
+
+extension Engine {
+    /// Shutdown for tests, from a plain thread.
+    func stop(_ seconds: Int = 10) -> ShutdownReport {
+        try! shutdownBlocking(deadline: .now + .seconds(seconds))
+    }
+}
+
+/// Per-thread CPU time of a task, in ns (from /proc/self/task/TID/schedstat).
+func cpuTimeNs(tid: Int32) -> UInt64? {
+    guard let s = try? String(contentsOfFile: "/proc/self/task/\(tid)/schedstat", encoding: .utf8) else { return nil }
+    return s.split(separator: " ").first.flatMap { UInt64($0) }
+}
+
+func taskExists(_ tid: Int32) -> Bool { FileManager.default.fileExists(atPath: "/proc/self/task/\(tid)") }
+
+/// Open fds whose target is one of `kinds` (e.g. "anon_inode:[eventfd]").
+func openFDs(matching kinds: [String]) -> Int {
+    let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+    return fds.filter { fd in
+        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)") else { return false }
+        return kinds.contains(target)
+    }.count
+}
