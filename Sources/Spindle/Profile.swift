@@ -118,6 +118,23 @@ extension Engine.Configuration {
     }
 }
 
+extension Engine.Configuration {
+    /// The configuration an engine starts with: the compiled profile at `path`, or — with no
+    /// profile — ``hostDefault``, through the same validation (ranges, cross-field rules and this
+    /// host's rules). `log` receives one line saying which, plus any host-drift warning.
+    public static func resolve(profile path: String?, log: (String) -> Void) throws(SpindleError) -> Engine.Configuration {
+        if let path {
+            let cfg = try Engine.Configuration(profile: path, warn: log)
+            log("spindle: profile \(path): \(cfg.cpus.count) workers, \(cfg.lanes.count) lanes")
+            return cfg
+        }
+        let cfg = Engine.Configuration.hostDefault
+        try cfg.validate(host: true)
+        log("spindle: no profile; using the embedded default (\(cfg.cpus.count) workers on every allowed CPU, lanes critical/high/normal/bulk, spin 50 µs)")
+        return cfg
+    }
+}
+
 /// The NUL-terminated text in a C message buffer.
 func cMessage(_ buf: [CChar]) -> String {
     String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)

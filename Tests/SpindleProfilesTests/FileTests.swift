@@ -85,3 +85,16 @@ struct FileTests {
         #expect(samples.allSatisfy { $0 > .zero })
     }
 }
+
+@Suite("No profile: the embedded default")
+struct DefaultConfigurationTests {
+    @Test("with no profile the engine takes hostDefault through validation and logs one line")
+    func noProfile() throws {
+        var lines: [String] = []
+        let cfg = try Engine.Configuration.resolve(profile: nil) { lines.append($0) }
+        #expect(cfg == Engine.Configuration.hostDefault)
+        #expect(cfg.lanes.map(\.name) == ["critical", "high", "normal", "bulk"])
+        #expect(lines.count == 1)
+        #expect(lines[0].hasPrefix("spindle: no profile; using the embedded default"))
+    }
+}
