@@ -5,109 +5,111 @@ import Testing
 
 @testable import Spindle
 
-/// Order holds per (producer thread, lane, destination), and per (producer, key) with `.key`.
-@Suite(.serialized)
-struct OrderingTests {
-    struct Seen: Sendable { var worker: Int; var lane: Int; var producer: UInt32; var seq: UInt64; var tag: UInt32 }
+extension EngineSuites {
+    /// Order holds per (producer thread, lane, destination), and per (producer, key) with `.key`.
+    @Suite(.serialized)
+    struct OrderingTests {
+        struct Seen: Sendable { var worker: Int; var lane: Int; var producer: UInt32; var seq: UInt64; var tag: UInt32 }
 
-    /// Foreign threads (MPSC path) and a worker (SPSC path) post numbered events to both workers
-    /// on three lanes; each handler checks the numbers arrive in order per (producer, lane).
-    @Test(arguments: backends)
-    func orderPerProducerLaneAndDestination(backend: Engine.Configuration.Backend) throws {
-        let config = testConfig(backend: backend)
-        let workers = config.cpus.count
-        var builder = Engine.Builder(configuration: config)
-        let recorder = Recorder<Seen>()
-        let lanes = try ["high", "normal", "bulk"].map { try builder.lane(named: $0) }
-        let ticks = try builder.register(Tick.self) { t, ctx in
-            recorder.append(Seen(worker: ctx.worker.rawValue, lane: ctx.lane.index, producer: t.producer, seq: t.seq, tag: t.tag))
-        }
-        // A worker-side producer: on a Gate event, post 3000 ticks to every worker from this worker.
-        let perProducer: UInt64 = 3000
-        let start = try builder.register(Gate.self) { g, ctx in
-            for i in 0..<perProducer {
-                let lane = lanes[Int(i % 3)]
-                for w in 0..<workers {
-                    let t = Tick(seq: i / 3, producer: 100 + UInt32(ctx.worker.rawValue), tag: UInt32(w))
-                    while true {
-                        do { try ctx.post(t, as: ticks, lane: lane, to: .worker(WorkerID(w))); break }
-                        catch { sched_yield() }  // full: the consumer is this thread only for w == self
-                    }
-                }
+        /// Foreign threads (MPSC path) and a worker (SPSC path) post numbered events to both workers
+        /// on three lanes; each handler checks the numbers arrive in order per (producer, lane).
+        @Test(arguments: backends)
+        func orderPerProducerLaneAndDestination(backend: Engine.Configuration.Backend) throws {
+            let config = testConfig(backend: backend)
+            let workers = config.cpus.count
+            var builder = Engine.Builder(configuration: config)
+            let recorder = Recorder<Seen>()
+            let lanes = try ["high", "normal", "bulk"].map { try builder.lane(named: $0) }
+            let ticks = try builder.register(Tick.self) { t, ctx in
+                recorder.append(Seen(worker: ctx.worker.rawValue, lane: ctx.lane.index, producer: t.producer, seq: t.seq, tag: t.tag))
             }
-        }
-        let engine = try builder.start()
-        try engine.post(Gate(id: 0), as: start, lane: Lane(index: 0), to: .worker(WorkerID(0)))
-        let threads = (0..<2).map { p in
-            Thread {
+            // A worker-side producer: on a Gate event, post 3000 ticks to every worker from this worker.
+            let perProducer: UInt64 = 3000
+            let start = try builder.register(Gate.self) { g, ctx in
                 for i in 0..<perProducer {
+                    let lane = lanes[Int(i % 3)]
                     for w in 0..<workers {
-                        try! postRetrying(engine, Tick(seq: i / 3, producer: UInt32(p), tag: UInt32(w)), ticks,
-                                          lanes[Int(i % 3)], .worker(WorkerID(w)))
+                        let t = Tick(seq: i / 3, producer: 100 + UInt32(ctx.worker.rawValue), tag: UInt32(w))
+                        while true {
+                            do { try ctx.post(t, as: ticks, lane: lane, to: .worker(WorkerID(w))); break }
+                            catch { sched_yield() }  // full: the consumer is this thread only for w == self
+                        }
                     }
                 }
             }
-        }
-        threads.forEach { $0.start() }
-        let expected = Int(perProducer) * workers * 3  // two foreign producers + one worker producer
-        #expect(eventually(within: 30) { recorder.count == expected })
-        let report = engine.stop()
-        #expect(report.drained)
+            let engine = try builder.start()
+            try engine.post(Gate(id: 0), as: start, lane: Lane(index: 0), to: .worker(WorkerID(0)))
+            let threads = (0..<2).map { p in
+                Thread {
+                    for i in 0..<perProducer {
+                        for w in 0..<workers {
+                            try! postRetrying(engine, Tick(seq: i / 3, producer: UInt32(p), tag: UInt32(w)), ticks,
+                                              lanes[Int(i % 3)], .worker(WorkerID(w)))
+                        }
+                    }
+                }
+            }
+            threads.forEach { $0.start() }
+            let expected = Int(perProducer) * workers * 3  // two foreign producers + one worker producer
+            #expect(eventually(within: 30) { recorder.count == expected })
+            let report = engine.stop()
+            #expect(report.drained)
 
-        var last: [String: UInt64] = [:]
-        var outOfOrder = 0
-        for s in recorder.all {
-            #expect(Int(s.tag) == s.worker, "event for worker \(s.tag) handled on \(s.worker)")
-            let key = "\(s.producer)/\(s.lane)/\(s.worker)"
-            if let prev = last[key], s.seq < prev { outOfOrder += 1 }
-            last[key] = s.seq
+            var last: [String: UInt64] = [:]
+            var outOfOrder = 0
+            for s in recorder.all {
+                #expect(Int(s.tag) == s.worker, "event for worker \(s.tag) handled on \(s.worker)")
+                let key = "\(s.producer)/\(s.lane)/\(s.worker)"
+                if let prev = last[key], s.seq < prev { outOfOrder += 1 }
+                last[key] = s.seq
+            }
+            #expect(outOfOrder == 0)
+            #expect(recorder.count == expected)
+            // Each (producer, lane, destination) saw all its numbers: 1000 per lane.
+            for (_, v) in last { #expect(v == perProducer / 3 - 1) }
         }
-        #expect(outOfOrder == 0)
-        #expect(recorder.count == expected)
-        // Each (producer, lane, destination) saw all its numbers: 1000 per lane.
-        for (_, v) in last { #expect(v == perProducer / 3 - 1) }
-    }
 
-    /// `.key(k)` always lands on one worker (the fixed mixer), in order per producer.
-    @Test(arguments: backends)
-    func keyRoutingIsStableAndOrdered(backend: Engine.Configuration.Backend) throws {
-        let config = testConfig(backend: backend)
-        var builder = Engine.Builder(configuration: config)
-        let recorder = Recorder<Seen>()
-        let bulk = try builder.lane(named: "bulk")
-        let ticks = try builder.register(Tick.self) { t, ctx in
-            recorder.append(Seen(worker: ctx.worker.rawValue, lane: ctx.lane.index, producer: t.producer, seq: t.seq, tag: t.tag))
+        /// `.key(k)` always lands on one worker (the fixed mixer), in order per producer.
+        @Test(arguments: backends)
+        func keyRoutingIsStableAndOrdered(backend: Engine.Configuration.Backend) throws {
+            let config = testConfig(backend: backend)
+            var builder = Engine.Builder(configuration: config)
+            let recorder = Recorder<Seen>()
+            let bulk = try builder.lane(named: "bulk")
+            let ticks = try builder.register(Tick.self) { t, ctx in
+                recorder.append(Seen(worker: ctx.worker.rawValue, lane: ctx.lane.index, producer: t.producer, seq: t.seq, tag: t.tag))
+            }
+            let engine = try builder.start()
+            let keys: [UInt64] = Array(0..<32)
+            for i in 0..<200 {
+                for k in keys { try postRetrying(engine, Tick(seq: UInt64(i), producer: 0, tag: UInt32(k)), ticks, bulk, .key(k)) }
+            }
+            #expect(eventually { recorder.count == 200 * keys.count })
+            _ = engine.stop()
+            var workerOfKey: [UInt32: Int] = [:]
+            var lastSeq: [UInt32: UInt64] = [:]
+            for s in recorder.all {
+                if let w = workerOfKey[s.tag] { #expect(w == s.worker) } else { workerOfKey[s.tag] = s.worker }
+                if let prev = lastSeq[s.tag] { #expect(s.seq == prev + 1) }
+                lastSeq[s.tag] = s.seq
+            }
+            // The mapping is the documented fixed mixer, the same in every process.
+            for (k, w) in workerOfKey { #expect(Int(sp_key_worker(UInt64(k), UInt32(config.cpus.count))) == w) }
+            if config.cpus.count > 1 { #expect(Set(workerOfKey.values).count > 1, "32 keys all on one worker") }
         }
-        let engine = try builder.start()
-        let keys: [UInt64] = Array(0..<32)
-        for i in 0..<200 {
-            for k in keys { try postRetrying(engine, Tick(seq: UInt64(i), producer: 0, tag: UInt32(k)), ticks, bulk, .key(k)) }
-        }
-        #expect(eventually { recorder.count == 200 * keys.count })
-        _ = engine.stop()
-        var workerOfKey: [UInt32: Int] = [:]
-        var lastSeq: [UInt32: UInt64] = [:]
-        for s in recorder.all {
-            if let w = workerOfKey[s.tag] { #expect(w == s.worker) } else { workerOfKey[s.tag] = s.worker }
-            if let prev = lastSeq[s.tag] { #expect(s.seq == prev + 1) }
-            lastSeq[s.tag] = s.seq
-        }
-        // The mapping is the documented fixed mixer, the same in every process.
-        for (k, w) in workerOfKey { #expect(Int(sp_key_worker(UInt64(k), UInt32(config.cpus.count))) == w) }
-        if config.cpus.count > 1 { #expect(Set(workerOfKey.values).count > 1, "32 keys all on one worker") }
-    }
 
-    /// The mixer is fixed: known keys map to known workers (these values must never change).
-    @Test func keyMixerIsStableAcrossRuns() {
-        let got = (0..<8).map { sp_key_worker(UInt64($0), 4) }
-        // Computed with splitmix64's finalizer and a 128-bit multiply-high, outside the engine.
-        func mix(_ k: UInt64) -> UInt64 {
-            var z = k &+ 0x9e37_79b9_7f4a_7c15
-            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-            return z ^ (z >> 31)
+        /// The mixer is fixed: known keys map to known workers (these values must never change).
+        @Test func keyMixerIsStableAcrossRuns() {
+            let got = (0..<8).map { sp_key_worker(UInt64($0), 4) }
+            // Computed with splitmix64's finalizer and a 128-bit multiply-high, outside the engine.
+            func mix(_ k: UInt64) -> UInt64 {
+                var z = k &+ 0x9e37_79b9_7f4a_7c15
+                z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+                z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+                return z ^ (z >> 31)
+            }
+            let expected = (0..<8).map { UInt32(mix(UInt64($0)).multipliedFullWidth(by: 4).high) }
+            #expect(got == expected)
         }
-        let expected = (0..<8).map { UInt32(mix(UInt64($0)).multipliedFullWidth(by: 4).high) }
-        #expect(got == expected)
     }
 }

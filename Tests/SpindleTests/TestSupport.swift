@@ -2,6 +2,7 @@ import CSpindle
 import Dispatch
 import Foundation
 import Synchronization
+import Testing
 
 @testable import Spindle
 
@@ -121,3 +122,7 @@ func openFDs(matching kinds: [String]) -> Int {
         return kinds.contains(target)
     }.count
 }
+
+/// Every suite that starts engines nests here, so they run one at a time: they pin workers to the
+/// same CPUs and count the process's worker threads and fds.
+@Suite(.serialized) enum EngineSuites {}
