@@ -57,7 +57,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "SpindleTests", dependencies: ["Spindle", "CSpindle", "CMallocCounter"]),
+        // Test-only C helpers (e.g. a seccomp filter that denies io_uring, for the fallback test).
+        .target(name: "CTestSupport", path: "Tests/CTestSupport"),
+        .testTarget(name: "SpindleTests", dependencies: ["Spindle", "CSpindle", "CMallocCounter", "CTestSupport"]),
         .testTarget(name: "SpindleProfilesTests", dependencies: ["SpindleProfiles", "Spindle", "CSpindle"]),
         .testTarget(name: "SpindleBenchTests", dependencies: ["SpindleBench", "Spindle"]),
     ]

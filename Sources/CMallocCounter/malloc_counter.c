@@ -6,6 +6,23 @@
 #include "malloc_counter.h"
 #include <stddef.h>
 
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+#define SPMC_SANITIZED 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define SPMC_SANITIZED 1
+#endif
+
+#ifdef SPMC_SANITIZED
+/* Sanitizers own malloc: no interposing, no counts (spmc_available() says so). */
+uint64_t spmc_total(void) { return 0; }
+uint64_t spmc_thread(void) { return 0; }
+int spmc_active(void) { return 0; }
+int spmc_available(void) { return 0; }
+#else
+
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
@@ -40,3 +57,5 @@ int posix_memalign(void **out, size_t a, size_t n) {
 uint64_t spmc_total(void) { return __atomic_load_n(&spmc_global, __ATOMIC_RELAXED); }
 uint64_t spmc_thread(void) { return spmc_local; }
 int spmc_active(void) { return spmc_seen; }
+int spmc_available(void) { return 1; }
+#endif

@@ -117,6 +117,9 @@ extension Engine {
                 logger.info("spindle: boxed event kinds (one allocation per post): \(boxed.joined(separator: ", "))")
             }
             let backend = sp_engine_backend(handle) == SP_BACKEND_IO_URING.rawValue ? "io_uring" : "epoll"
+            if configuration.backend == .auto && backend == "epoll" {
+                logger.warning("spindle: \(String(cString: sp_engine_backend_note(handle))); falling back to epoll + eventfd")
+            }
             logger.info("spindle: started \(configuration.cpus.count) workers, backend \(backend), ring memory \(sp_engine_ring_bytes(handle) >> 10) KiB")
             return Engine(handle: handle, core: core, configuration: configuration, builderID: builderID)
         }

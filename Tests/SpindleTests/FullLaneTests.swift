@@ -203,7 +203,8 @@ extension EngineSuites {
         /// Swift Testing captures a backtrace (an allocation) for every thrown error unless
         /// SWT_SWIFT_ERROR_BACKTRACING_ENABLED=0, which the README's test command sets.
         @Test(.enabled(if: ProcessInfo.processInfo.environment["SWT_SWIFT_ERROR_BACKTRACING_ENABLED"] == "0",
-                       "needs SWT_SWIFT_ERROR_BACKTRACING_ENABLED=0 (scripts/test.sh sets it)"))
+                       "needs SWT_SWIFT_ERROR_BACKTRACING_ENABLED=0 (scripts/test.sh sets it)"),
+              .enabled(if: spmc_available() == 1, "the malloc interposer is off under sanitizers"))
         func rejectingAndPostingAllocateNothing() throws {
             #expect(spmc_active() == 1, "malloc interposer not linked")
             let (engine, gate, ticks, _, bulk, _) = try heldEngine(onFull: .reject)

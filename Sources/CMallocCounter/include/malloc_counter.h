@@ -13,6 +13,8 @@
 uint64_t spmc_total(void);
 /** Allocations made by the calling thread since it started. */
 uint64_t spmc_thread(void);
+/** 1 when the interposer is compiled in (not under a sanitizer, which owns malloc). */
+int spmc_available(void);
 /** 1 when the interposer is active (the symbols resolved to this file). */
 int spmc_active(void);
 
