@@ -7,7 +7,8 @@ import Synchronization
 enum SwiftPeers {
     static var contenders: [Contender] {
         [
-            Contender(system: .dispatch, scenarios: [.crossCore, .foreignThread, .priorityIsolation], trial: dispatch),
+            Contender(system: .dispatch, scenarios: [.crossCore, .foreignThread, .wakeForeign, .priorityIsolation],
+                      trial: dispatch),
             Contender(system: .asyncStream, scenarios: [.crossCore, .priorityIsolation], trial: asyncStream),
         ]
     }
@@ -100,13 +101,45 @@ enum SwiftPeers {
     }
 
     static func dispatch(_ s: Scenario, _ c: BenchConfig) throws -> Trial {
-        let speed: BenchConfig.Speed = .medium
+        let queue = DispatchQueue(label: "spindle.bench.dispatch", qos: .userInteractive)
+        return try executorTrial(s, c, speed: .medium) { job in queue.async(execute: job) }
+    }
+
+    /// A round for a peer that runs closures on one consumer thread (`DispatchQueue.async`,
+    /// `EventLoop.execute`): each event is a closure capturing it.
+    static func executorTrial(_ s: Scenario, _ c: BenchConfig, speed: BenchConfig.Speed,
+                              execute: @escaping (@escaping @Sendable () -> Void) -> Void) throws -> Trial {
+        if s == .wakeForeign || s == .wakeWorker { return try wake(s, c, execute: execute) }
         let (events, probes) = target(s, c, speed)
         let sink = Sink(target: events, work: s == .priorityIsolation ? c.workIterations : 0, samples: probes)
-        let queue = DispatchQueue(label: "spindle.bench.dispatch", qos: .userInteractive)
         return try produce(s, c, speed: speed, sink: sink) { item in
-            queue.async { sink.consume(item) }
+            execute { sink.consume(item) }
         }
+    }
+
+    /// One closure at a time to an idle consumer thread: the waker waits until the previous one
+    /// ran, then `settle` (the consumer has gone to sleep in the kernel by then), stamps and posts.
+    static func wake(_ s: Scenario, _ c: BenchConfig, execute: @escaping (@escaping @Sendable () -> Void) -> Void) throws -> Trial {
+        let n = c.wakeEvents
+        let sink = Sink(target: n, work: 0, samples: n)
+        let before = mallocsSoFar()
+        let box = ResultBox<UInt64>()
+        let t = try PinnedThread(cpu: c.producerCPU) {
+            let start = nowNS()
+            for i in 0..<n {
+                let deadline = nowNS() + 2_000_000_000
+                while sink.handled.load(ordering: .acquiring) < i && nowNS() < deadline { relax() }
+                let until = nowNS() + c.settleNanoseconds
+                while nowNS() < until { relax() }
+                let item = Item(value: UInt64(i), stamp: nowNS())
+                execute { sink.consume(item) }
+            }
+            box.value = start
+        }
+        t.join()
+        guard sink.done.wait(seconds: 30) else { throw BenchError.runFailed("\(s.rawValue): the consumer did not finish") }
+        return Trial(events: n, seconds: Double(sink.end &- box.value!) / 1e9, latencies: sink.samples.values,
+                     mallocs: mallocsSoFar() - before)
     }
 
     static func asyncStream(_ s: Scenario, _ c: BenchConfig) throws -> Trial {
