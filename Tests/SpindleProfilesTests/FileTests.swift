@@ -83,6 +83,9 @@ struct FileTests {
         let samples = try ProfileLoadBenchmark.run(path: path, iterations: 50)
         #expect(samples.count == 50)
         #expect(samples.allSatisfy { $0 > .zero })
+        if ProcessInfo.processInfo.environment["SPINDLE_PRINT_LOAD"] != nil {
+            print("profile-load median (debug build, not a figure): \(samples.sorted()[samples.count / 2])")
+        }
     }
 }
 
