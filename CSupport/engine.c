@@ -140,6 +140,7 @@ static void sp_msg(char *msg, size_t len, const char *fmt, const char *a, int b)
 
 static void sp_worker_free(sp_engine *e, sp_worker *w) {
     if (!w) return;
+    if (w->backend && e->backend) e->backend->destroy(w); /* after every worker thread has exited */
     for (uint32_t l = 0; l < e->lane_count; l++) {
         sp_lane_state *ls = &w->lanes[l];
         uint32_t cap = e->cfg.lanes[l].capacity;
@@ -175,6 +176,8 @@ static sp_worker *sp_worker_create(sp_engine *e, uint32_t id, char *msg, size_t 
     w->ring_fd = -1;
     w->lane_count = e->lane_count;
     w->worker_count = e->worker_count;
+    w->spin_ns = c->spin_ns;
+    w->slow_ns = c->slow_handler_ns;
     w->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (w->event_fd < 0) {
         sp_msg(msg, len, "eventfd failed: %s (worker %d)", strerror(errno), (int)id);

@@ -47,6 +47,8 @@ struct sp_worker {
     uint32_t strict_count; /* lanes [0, strict_count) are strict, the rest weighted */
     sp_lane_state lanes[SP_MAX_LANES];
     uint32_t spread;  /* round robin for SP_DEST_SPREAD from this worker */
+    uint64_t spin_ns, slow_ns; /* live-tunable copies (tune.c) */
+    uint64_t tune_seen;        /* engine tune_gen these values come from */
 
     /* Counters read by stats (written only by this worker: relaxed load + store). */
     _Atomic uint64_t rounds, batches, sleeps, wakeups_sent, slow_batches, pairs_created;
@@ -90,6 +92,7 @@ struct sp_engine {
     int go; /* 1: run, -1: abort start */
     int shut_down;
     _Atomic uint64_t ring_bytes;
+    _Atomic uint64_t tune_gen; /* bumped by sp_engine_retune */
     char backend_note[160]; /* why io_uring was not used (empty when it is) */
 };
 
@@ -103,6 +106,9 @@ void sp_unmap(void *p, size_t bytes);
 /* worker.c */
 void *sp_worker_main(void *arg);
 extern __thread sp_worker *sp_tls_worker;
+
+/* tune.c */
+void sp_worker_take_tuning(sp_worker *w);
 
 /* lanes.c */
 uint32_t sp_sched_round(sp_worker *w);

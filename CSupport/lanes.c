@@ -27,9 +27,9 @@ static inline void sp_notify_blocked(sp_mpsc *r) {
 
 static inline void sp_run_batch(sp_worker *w, sp_lane_state *ls, uint32_t lane, sp_slot *slots, uint32_t n) {
     sp_engine *e = w->engine;
-    uint64_t t0 = e->cfg.slow_handler_ns ? sp_now_ns() : 0;
+    uint64_t t0 = w->slow_ns ? sp_now_ns() : 0;
     uint32_t failed = e->cb.dispatch(e->cb.context, w, lane, slots, n);
-    if (t0 && sp_now_ns() - t0 > e->cfg.slow_handler_ns) sp_bump(&w->slow_batches, 1);
+    if (t0 && sp_now_ns() - t0 > w->slow_ns) sp_bump(&w->slow_batches, 1);
     /* handled grows before the ring's head: enqueued = handled + pending may be over by this
      * batch for an instant, never under (and quiescence needs handled to catch up). */
     sp_bump(&ls->handled, n);
@@ -117,6 +117,7 @@ again:
 
 uint32_t sp_sched_round(sp_worker *w) {
     uint32_t total = 0;
+    sp_worker_take_tuning(w);
     for (uint32_t l = 0; l < w->strict_count; l++) w->lanes[l].used = 0;
     total += sp_serve_strict(w);
     for (uint32_t l = w->strict_count; l < w->lane_count; l++) {

@@ -141,7 +141,6 @@ static int sp_uring_wake_from_worker(sp_worker *self, sp_worker *target) {
 static void sp_uring_destroy(sp_worker *w) {
     sp_uring *u = w->backend;
     if (!u) return;
-    w->ring_fd = -1;
     io_uring_queue_exit(&u->ring);
     free(u);
     w->backend = NULL;

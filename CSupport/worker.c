@@ -75,15 +75,11 @@ void *sp_worker_main(void *arg) {
     if (rc == SP_OK && e->cb.worker_started) e->cb.worker_started(e->cb.context, w, w->id);
     sp_report_ready(e, rc, msg);
     if (rc != SP_OK || !sp_wait_go(e)) {
-        if (rc == SP_OK) {
-            if (e->cb.worker_stopping) e->cb.worker_stopping(e->cb.context, w, w->id);
-            e->backend->destroy(w);
-        }
+        if (rc == SP_OK && e->cb.worker_stopping) e->cb.worker_stopping(e->cb.context, w, w->id);
         sp_tls_worker = NULL;
         return NULL;
     }
 
-    const uint64_t spin_ns = e->cfg.spin_ns;
     uint64_t idle_since = 0;
     for (;;) {
         if (sp_sched_round(w)) {
@@ -101,7 +97,7 @@ void *sp_worker_main(void *arg) {
         }
         uint64_t now = sp_now_ns();
         if (idle_since == 0) idle_since = now;
-        if (now - idle_since < spin_ns) {
+        if (now - idle_since < w->spin_ns) {
             sp_cpu_relax();
             continue;
         }
@@ -120,7 +116,8 @@ void *sp_worker_main(void *arg) {
         idle_since = 0;
     }
     if (e->cb.worker_stopping) e->cb.worker_stopping(e->cb.context, w, w->id);
-    e->backend->destroy(w);
+    /* The backend (ring fd, epoll fd) stays open until every worker has exited: another worker
+     * may still be waking this one with MSG_RING, and a closed fd number could be reused. */
     sp_tls_worker = NULL;
     sp_report_exit(e);
     return NULL;

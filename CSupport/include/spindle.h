@@ -143,6 +143,12 @@ sp_engine *sp_engine_start(const sp_config *cfg, const sp_callbacks *cb, int *er
  *  worker thread of this engine (SP_EWORKER_THREAD). */
 int sp_engine_shutdown(sp_engine *e, uint64_t deadline_ns);
 
+/** Retunes a running engine: lane budgets and weights, spin time and the slow-batch threshold are
+ *  taken by each worker at its next round boundary. Any other difference from the running
+ *  configuration (CPUs, lane count/names/policies, capacities, batch sizes, full-lane policies,
+ *  backend, NUMA policy) is refused with SP_EINVAL and one line in `msg`. */
+int sp_engine_retune(sp_engine *e, const sp_config *cfg, char *msg, size_t msg_len);
+
 /** Frees everything. Releases boxed payloads never handled (once). The engine must be shut down. */
 void sp_engine_destroy(sp_engine *e);
 

@@ -17,6 +17,7 @@ public final class Engine: Sendable {
     public let workerCount: Int
     @usableFromInline let _workerCount: UInt32
     private let state = ShutdownState()
+    let tuning = Locked<Configuration?>(nil)
 
     init(handle: OpaquePointer, core: EngineCore, configuration: Configuration, builderID: UInt64) {
         self.handle = handle
@@ -179,7 +180,7 @@ public final class Engine: Sendable {
 
 /// Makes shutdown idempotent: the first call's report is kept.
 final class ShutdownState: Sendable {
-    private let report = Mutex<ShutdownReport?>(nil)
+    private let report = Locked<ShutdownReport?>(nil)
     func once(_ body: () -> ShutdownReport) -> ShutdownReport {
         report.withLock { saved in
             if let r = saved { return r }

@@ -202,3 +202,51 @@ extension EngineSuites {
         }
     }
 }
+
+extension EngineSuites {
+    /// Live retuning: weights change the share a lane gets from the next round on; changes that
+    /// need a restart are refused, naming the field.
+    @Suite(.serialized)
+    struct RetuneTests {
+        @Test func weightsChangeLiveAndOtherFieldsAreRefused() throws {
+            let config = testConfig(workers: 1)
+            var builder = Engine.Builder(configuration: config)
+            let gate = WorkerGate()
+            let order = Recorder<Int>()
+            let ticks = try builder.register(Tick.self) { _, ctx in order.append(ctx.lane.index) }
+            let gates = try builder.register(Gate.self) { _, _ in gate.hold() }
+            let engine = try builder.start()
+
+            var tuned = config
+            tuned.lanes[1].policy = .weighted(weight: 1)   // high: 8 → 1
+            tuned.lanes[3].policy = .weighted(weight: 3)   // bulk: 1 → 3
+            try engine.apply(configuration: tuned)
+            #expect(engine.currentConfiguration == tuned)
+
+            try engine.post(Gate(id: 0), as: gates, lane: Lane(index: 0), to: .worker(WorkerID(0)))
+            #expect(gate.waitUntilHeld())
+            for i in 0..<600 {
+                try engine.post(Tick(seq: UInt64(i), producer: 0), as: ticks, lane: Lane(index: 1), to: .worker(WorkerID(0)))
+                try engine.post(Tick(seq: UInt64(i), producer: 0), as: ticks, lane: Lane(index: 3), to: .worker(WorkerID(0)))
+            }
+            gate.open()
+            #expect(eventually { order.count == 1200 })
+            // Both backlogged for three whole rounds (3 × (32 + 96) events): bulk (quantum 3 × 32)
+            // now gets three times high's share (1 × 32).
+            let window = order.all.prefix(3 * (32 + 96))
+            let high = window.filter { $0 == 1 }.count, bulk = window.filter { $0 == 3 }.count
+            #expect(bulk == 3 * high, "high \(high), bulk \(bulk)")
+
+            var wrong = config
+            wrong.lanes[2].capacity = 8192
+            do {
+                try engine.apply(configuration: wrong)
+                Issue.record("capacity changed live")
+            } catch {
+                #expect(error.code == .notLive)
+                #expect(error.message == "lanes.normal.capacity = 8192 (running: 4096): rule cannot change while the engine runs; fix: restart the engine with the new profile")
+            }
+            _ = engine.stop()
+        }
+    }
+}

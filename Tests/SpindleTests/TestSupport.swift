@@ -56,7 +56,7 @@ final class WorkerGate: Sendable {
 
 /// A thread-safe log of what handlers saw, in order.
 final class Recorder<Entry: Sendable>: Sendable {
-    private let entries = Mutex<[Entry]>([])
+    private let entries = Locked<[Entry]>([])
     func append(_ e: Entry) { entries.withLock { $0.append(e) } }
     var all: [Entry] { entries.withLock { $0 } }
     var count: Int { entries.withLock { $0.count } }
@@ -65,11 +65,11 @@ final class Recorder<Entry: Sendable>: Sendable {
 /// Counts per (worker, lane), for handlers to count for themselves.
 final class Grid: Sendable {
     let workers: Int, lanes: Int
-    private let cells: Mutex<[Int]>
+    private let cells: Locked<[Int]>
     init(workers: Int, lanes: Int) {
         self.workers = workers
         self.lanes = lanes
-        self.cells = Mutex(Array(repeating: 0, count: workers * lanes))
+        self.cells = Locked(Array(repeating: 0, count: workers * lanes))
     }
     func add(_ w: Int, _ l: Int, _ n: Int = 1) { cells.withLock { $0[w * lanes + l] += n } }
     subscript(w: Int, l: Int) -> Int { cells.withLock { $0[w * lanes + l] } }
