@@ -1,5 +1,6 @@
-/// Spindle's version, as printed by `spindle --version`.
-public enum Spindle {
+/// The library's version, as `spindle --version` prints it. (Not named `Spindle`: a type named
+/// like its module would hide the module in qualified names such as `Spindle.Engine`.)
+public enum SpindleVersion {
     /// Semantic version of the library and the CLI.
-    public static let version = "0.1.0"
+    public static let current = "0.1.0"
 }

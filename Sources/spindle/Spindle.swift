@@ -7,7 +7,7 @@ struct SpindleCLI: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spindle",
         abstract: "Spindle: an event engine for latency-sensitive Swift services on Linux.",
-        version: Spindle.version,
+        version: SpindleVersion.current,
         subcommands: [BenchCommand.self, ProfileCommand.self]
     )
 }
