@@ -14,16 +14,22 @@ public struct BenchOptions: Sendable, Hashable {
     public var json: String?
     /// Where to write the SVG plot.
     public var plot: String?
+    /// Priority isolation: the credit window D (default 4000).
+    public var backlog: Int?
+    /// Priority isolation: handler work per flood event, in cbp_work iterations (default 40).
+    public var work: Int?
 
     /// Options.
     public init(scenarios: [String] = [], profile: String? = nil, runs: Int? = nil, quick: Bool = false,
-                json: String? = nil, plot: String? = nil) {
+                json: String? = nil, plot: String? = nil, backlog: Int? = nil, work: Int? = nil) {
         self.scenarios = scenarios
         self.profile = profile
         self.runs = runs
         self.quick = quick
         self.json = json
         self.plot = plot
+        self.backlog = backlog
+        self.work = work
     }
 
     /// Checks the options and resolves the scenarios.
@@ -32,6 +38,14 @@ public struct BenchOptions: Sendable, Hashable {
         if let runs, runs < 1 || runs > 1000 { throw .invalidOption("--runs \(runs): must be 1...1000") }
         if let plot, !plot.hasSuffix(".svg") { throw .invalidOption("--plot \(plot): the plot is SVG; name the file *.svg") }
         if let json, json.isEmpty { throw .invalidOption("--json: needs a file name") }
+        if let backlog, backlog < 1 || backlog >= 4096 { throw .invalidOption("--backlog \(backlog): must be 1...4095 (below the lane capacity)") }
+        if let work, work < 0 || work > 100_000 { throw .invalidOption("--work \(work): must be 0...100000") }
         return try Scenario.parse(scenarios)
+    }
+
+    /// Applies the priority options to `config`.
+    public func apply(to config: inout BenchConfig) {
+        if let backlog { config.backlog = backlog }
+        if let work { config.workIterations = work }
     }
 }

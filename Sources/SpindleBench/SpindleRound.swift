@@ -1,4 +1,6 @@
 import CBenchPeers
+import Foundation
+import Logging
 import Spindle
 import Synchronization
 
@@ -55,6 +57,8 @@ final class SpindleRound: @unchecked Sendable {
     let batch: UnsafeMutableBufferPointer<BenchEvent>
 
     static let batchSize = 32
+    /// `SPINDLE_BENCH_DIAG=1` prints per-round engine counters to stderr.
+    static let diagnostics = ProcessInfo.processInfo.environment["SPINDLE_BENCH_DIAG"] != nil
 
     init(scenario: Scenario, batched: Bool, config: BenchConfig, samples: Int) {
         self.scenario = scenario
@@ -111,7 +115,9 @@ final class SpindleRound: @unchecked Sendable {
         configuration: Engine.Configuration,
         driver: @escaping @Sendable (SpindleRound, borrowing WorkerContext) -> Void
     ) throws -> Engine {
-        var builder = Engine.Builder(configuration: configuration)
+        var logger = Logger(label: "spindle.bench")
+        logger.logLevel = .warning // one engine per round: its start-up lines would drown the table
+        var builder = Engine.Builder(configuration: configuration, logger: logger)
         let tallies = builder.coreLocal { _ in Tally() }
         eventKind = try builder.register(BenchEvent.self, using: tallies) { e, tally, _ in
             self.sink(e, &tally)
@@ -128,6 +134,17 @@ final class SpindleRound: @unchecked Sendable {
     /// Waits for the round, shuts the engine down, and returns what it measured.
     func complete(latencies: Bool, depth: Double? = nil) throws -> Trial {
         let finished = done.wait(seconds: 120)
+        if let engine, SpindleRound.diagnostics {
+            // SPINDLE_BENCH_DIAG=1: where the time goes — batch sizes, full-ring retries, sleeps.
+            var line = "diag \(scenario.rawValue)\(batched ? " batch" : ""):"
+            for w in 0..<engine.workerCount {
+                let ws = engine.workerStats(WorkerID(w))
+                let ls = engine.stats(worker: WorkerID(w), lane: lane)
+                let handledPerBatch = ws.batches > 0 ? Double(ls.handled) / Double(ws.batches) : 0
+                line += " w\(w): handled \(ls.handled) batches \(ws.batches) (\(String(format: "%.1f", handledPerBatch))/batch) rounds \(ws.rounds) rejected(retries) \(ls.rejected) sleeps \(ws.sleeps) wakeups \(ws.wakeupsSent) foreign-wakeups \(ws.foreignWakeups);"
+            }
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
         if let engine {
             self.engine = nil
             _ = try? engine.shutdownBlocking(deadline: .now + .seconds(5))

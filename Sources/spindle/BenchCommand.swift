@@ -36,6 +36,12 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Write latency percentile curves (wake and priority scenarios) as SVG to this file.")
     var plot: String?
 
+    @Option(help: "priority-isolation: the backlog D every system is held at (default 4000).")
+    var backlog: Int?
+
+    @Option(help: "priority-isolation: handler work per flood event in ~1 ns steps, the same for every system (default 40).")
+    var work: Int?
+
     @Option(help: "Also write the table as Markdown to this file (for docs/benchmarks.md).")
     var markdown: String?
 
@@ -43,7 +49,8 @@ struct BenchCommand: AsyncParsableCommand {
     var noProgress = false
 
     func run() async throws {
-        let options = BenchOptions(scenarios: scenarios, profile: profile, runs: runs, quick: quick, json: json, plot: plot)
+        let options = BenchOptions(scenarios: scenarios, profile: profile, runs: runs, quick: quick, json: json, plot: plot,
+                                   backlog: backlog, work: work)
         let selected: [Scenario]
         do { selected = try options.resolve() } catch { throw ValidationError(error.description) }
         let engineConfig: Engine.Configuration
@@ -55,7 +62,8 @@ struct BenchCommand: AsyncParsableCommand {
             engineConfig = .hostDefault
             source = "embedded default"
         }
-        let config = BenchConfig(engine: engineConfig, engineSource: source, quick: quick, runs: runs)
+        var config = BenchConfig(engine: engineConfig, engineSource: source, quick: quick, runs: runs)
+        options.apply(to: &config)
         if !Harness.mallocCounterActive {
             FileHandle.standardError.write(Data("warning: the malloc interposer is not active: mallocs per event cannot be measured\n".utf8))
         }

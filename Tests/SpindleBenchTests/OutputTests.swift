@@ -49,6 +49,16 @@ struct OutputTests {
         #expect(foreign.holds == nil) // not in this run
     }
 
+    @Test("a FIFO peer that did not hold the backlog is not the priority baseline")
+    func heldBacklog() throws {
+        var report = Fixtures.report
+        var fast = Fixtures.latencyRow(.priorityIsolation, .rawMPSC, scale: 2, backlog: 4000)
+        for i in fast.trials.indices { fast.trials[i].meanDepth = 100 } // its queue never built up
+        report.rows.append(fast)
+        let fifo = try #require(report.targets.first { $0.requirement == "best FIFO peer p99 ≥ 100 × spindle p99" })
+        #expect(fifo.measured?.hasPrefix("mutex-queue") == true)
+    }
+
     @Test("duration and rate formatting")
     func formatting() {
         #expect(TableReport.duration(850) == "850 ns")
@@ -82,6 +92,16 @@ struct OptionTests {
         #expect(throws: BenchError.self) { try BenchOptions(runs: 0).resolve() }
         #expect(throws: BenchError.self) { try BenchOptions(plot: "out.png").resolve() }
         #expect(throws: Never.self) { try BenchOptions(runs: 5, json: "out.json", plot: "out.svg").resolve() }
+    }
+
+    @Test("backlog and work are range-checked and applied to the configuration")
+    func priorityOptions() throws {
+        #expect(throws: BenchError.self) { try BenchOptions(backlog: 4096).resolve() }
+        #expect(throws: BenchError.self) { try BenchOptions(work: -1).resolve() }
+        let cfg = Spindle.Engine.Configuration(cpus: [0, 1], lanes: [.init(name: "a", policy: .strict(budget: 64))])
+        var config = BenchConfig(engine: cfg, engineSource: "test")
+        BenchOptions(backlog: 1000, work: 7).apply(to: &config)
+        #expect(config.backlog == 1000 && config.workIterations == 7)
     }
 
     @Test("quick sizes are smaller and default to 3 runs")
