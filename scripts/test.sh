@@ -7,8 +7,17 @@ scripts/deps.sh
 # Swift Testing captures a backtrace (an allocation) for every thrown error by default; the
 # allocation-counting tests need it off to see the engine's own zero.
 export SWT_SWIFT_ERROR_BACKTRACING_ENABLED=0
+# The profile loader's fuzz corpus replay and a fixed-seed run first (quiet unless it fails), so
+# the test runner's summary is the last thing printed.
+if [ -x CSupport/fuzz/run.sh ] && [ $# -eq 0 ]; then
+  log=$(mktemp)
+  if ! CSupport/fuzz/run.sh >"$log" 2>&1; then
+    cat "$log"
+    echo "fuzz: the profile loader fuzz run failed (output above)" >&2
+    exit 1
+  fi
+  grep -E "^Done [0-9]+ runs|corpus" "$log" | tail -2 || true
+  rm -f "$log"
+fi
 # One test at a time: engine suites pin workers to the same CPUs and count threads and fds.
 swift test --no-parallel "$@"
-if [ -x CSupport/fuzz/run.sh ] && [ $# -eq 0 ]; then
-  CSupport/fuzz/run.sh
-fi
