@@ -11,6 +11,13 @@ public struct SVGPlot: Sendable {
     public init(_ report: Report) { self.report = report }
 
     static let palette = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"]
+    /// One colour per system in every panel (Spindle red), so curves can be followed across panels.
+    static let systemOrder: [System] = [.spindle, .rawMsgring, .rawEventfd, .rawMPSC, .mutexQueue, .dispatch, .asyncStream,
+                                        .nioEventLoop, .spindleBatch, .rawCRing]
+    static func color(_ system: System) -> String {
+        let i = systemOrder.firstIndex(of: system) ?? system.rawValue.unicodeScalars.reduce(0) { $0 &+ Int($1.value) }
+        return palette[i % palette.count]
+    }
     static let width = 960.0, panelHeight = 340.0, left = 80.0, right = 250.0, top = 56.0, bottom = 50.0
     static let xDecades = 5.0 // 0 % … 99.999 %
 
@@ -79,7 +86,7 @@ public struct SVGPlot: Sendable {
         s += "<text x=\"\(fmt(x0 + pw / 2))\" y=\"\(fmt(py + ph + 34))\" text-anchor=\"middle\">percentile (log scale of 1/(1−p))</text>\n"
         s += "<text x=\"\(fmt(x0 - 58))\" y=\"\(fmt(py + ph / 2))\" text-anchor=\"middle\" transform=\"rotate(-90 \(fmt(x0 - 58)) \(fmt(py + ph / 2)))\">latency (log)</text>\n"
         for (i, (row, pts)) in curves.enumerated() where !pts.isEmpty {
-            let color = SVGPlot.palette[i % SVGPlot.palette.count]
+            let color = SVGPlot.color(row.system)
             let dash = row.scenario == .priorityBaseline ? " stroke-dasharray=\"6 4\"" : ""
             let path = pts.map { "\(fmt(x($0.percentile))),\(fmt(y(Double($0.nanoseconds))))" }.joined(separator: " ")
             s += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"\(dash) points=\"\(path)\"/>\n"
