@@ -15,6 +15,9 @@ public enum Scenario: String, CaseIterable, Sendable, Hashable, Codable {
     case priorityIsolation = "priority-isolation"
     /// The same probes without the flood.
     case priorityBaseline = "priority-baseline"
+    /// Open + mmap + validate a compiled profile (and check the host rules): per-load latency.
+    /// Measured only where a profile loader is supplied (`spindle bench` supplies SpindleProfiles').
+    case profileLoad = "profile-load"
 
     /// One line: what the scenario measures.
     public var summary: String {
@@ -26,6 +29,7 @@ public enum Scenario: String, CaseIterable, Sendable, Hashable, Codable {
         case .wakeForeign: return "one event at a time from a foreign thread to sleeping worker 1 (eventfd wake); post-to-handler latency"
         case .priorityIsolation: return "flood on lane 3 held at backlog D, lane-0 probe every K posts; probe latency"
         case .priorityBaseline: return "the lane-0 probes alone, one at a time (unflooded baseline)"
+        case .profileLoad: return "open + mmap + validate a compiled profile, then the host check; per-load latency"
         }
     }
 
@@ -33,7 +37,7 @@ public enum Scenario: String, CaseIterable, Sendable, Hashable, Codable {
     public var isLatency: Bool {
         switch self {
         case .sameCore, .crossCore, .foreignThread: return false
-        case .wakeWorker, .wakeForeign, .priorityIsolation, .priorityBaseline: return true
+        case .wakeWorker, .wakeForeign, .priorityIsolation, .priorityBaseline, .profileLoad: return true
         }
     }
 
@@ -83,7 +87,7 @@ public struct System: RawRepresentable, Hashable, Sendable, Codable, CustomStrin
     /// SwiftNIO `EventLoop.execute` (added by the Benchmarks package's runner).
     public static let nioEventLoop = System(rawValue: "nio-eventloop")
 
-    /// Whether this is a Spindle row (0 mallocs per event required, never null).
+    /// Whether this is a Spindle row (mallocs per event always measured, never null).
     public var isSpindle: Bool { self == .spindle || self == .spindleBatch }
 
     /// The JSON name.

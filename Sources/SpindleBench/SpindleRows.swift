@@ -6,7 +6,9 @@ import Spindle
 enum SpindleRows {
     static var contenders: [Contender] {
         [
-            Contender(system: .spindle, scenarios: Set(Scenario.allCases)) { s, c in try trial(s, c, batched: false) },
+            Contender(system: .spindle, scenarios: Set(Scenario.allCases).subtracting([.profileLoad])) { s, c in
+                try trial(s, c, batched: false)
+            },
             Contender(system: .spindleBatch, scenarios: [.crossCore, .sameCore, .foreignThread]) { s, c in
                 try trial(s, c, batched: true)
             },
@@ -20,6 +22,7 @@ enum SpindleRows {
         case .foreignThread: return try foreign(c, batched: batched)
         case .wakeWorker, .wakeForeign: return try SpindleLatency.wake(s, c)
         case .priorityIsolation, .priorityBaseline: return try SpindleLatency.priority(s, c)
+        case .profileLoad: throw BenchError.runFailed("profile-load needs a profile loader (ProfileLoad.contender)")
         }
     }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Spindle
 import SpindleBench
+import SpindleProfiles
 
 /// `spindle bench [SCENARIO...] [--profile FILE] [--runs N] [--quick] [--json FILE] [--plot FILE.svg]`
 ///
@@ -48,6 +49,33 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "No progress line on stderr.")
     var noProgress = false
 
+    /// `profile-load`: the `--profile` file, or the embedded default compiled to a temporary file.
+    func profileLoad(_ engine: Engine.Configuration) throws -> (Contender, temporary: String?) {
+        var path = profile
+        if path == nil {
+            let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("spindle-bench-\(getpid()).spindle").path
+            let bytes = try ProfileFiles.compile(toml: BenchCommand.defaultProfileTOML(cpus: engine.cpus), name: "embedded default")
+            try ProfileFiles.writeAtomically(bytes, to: tmp)
+            path = tmp
+        }
+        let file = path!
+        return (ProfileLoad.contender { n in
+            try ProfileLoadBenchmark.run(path: file, iterations: n).map {
+                UInt64($0.components.seconds) * 1_000_000_000 + UInt64($0.components.attoseconds / 1_000_000_000)
+            }
+        }, profile == nil ? file : nil)
+    }
+
+    /// The embedded default as profile source: the host's CPUs and the four default lanes.
+    static func defaultProfileTOML(cpus: [Int]) -> String {
+        var s = "[engine]\ncpus = [\(cpus.map(String.init).joined(separator: ", "))]\n"
+        for (name, policy) in [("critical", "policy = \"strict\"\nbudget = 64"), ("high", "policy = \"weighted\"\nweight = 8"),
+                               ("normal", "policy = \"weighted\"\nweight = 4"), ("bulk", "policy = \"weighted\"\nweight = 1")] {
+            s += "\n[[lanes]]\nname = \"\(name)\"\n\(policy)\ncapacity = 4096\non_full = \"reject\"\nmax_batch = 32\n"
+        }
+        return s
+    }
+
     func run() async throws {
         let options = BenchOptions(scenarios: scenarios, profile: profile, runs: runs, quick: quick, json: json, plot: plot,
                                    backlog: backlog, work: work)
@@ -67,7 +95,9 @@ struct BenchCommand: AsyncParsableCommand {
         if !Harness.mallocCounterActive {
             FileHandle.standardError.write(Data("warning: the malloc interposer is not active: mallocs per event cannot be measured\n".utf8))
         }
-        let harness = Harness(config: config)
+        let (loader, temporary) = try profileLoad(engineConfig)
+        defer { if let temporary { try? FileManager.default.removeItem(atPath: temporary) } }
+        let harness = Harness(config: config, extra: [loader])
         let progress = !noProgress
         // The harness blocks and pins its own threads: run it off the cooperative pool.
         let report: Report = try await withCheckedThrowingContinuation { cont in
