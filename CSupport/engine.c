@@ -91,11 +91,9 @@ static sp_spsc *sp_create_spsc(sp_engine *e, sp_worker *dst, uint32_t lane) {
 
 /* The SPSC ring src → dst for a lane; created on first use when it was not made at start (a
  * counted, one-time slow path). Only src's thread produces into it, so only src creates it. */
-sp_spsc *sp_engine_pair_ring(sp_worker *src, sp_worker *dst, uint32_t lane) {
+sp_spsc *sp_engine_pair_ring_slow(sp_worker *src, sp_worker *dst, uint32_t lane) {
     _Atomic(sp_spsc *) *slot = &dst->lanes[lane].in[src->id];
-    sp_spsc *r = atomic_load_explicit(slot, memory_order_relaxed);
-    if (__builtin_expect(r != NULL, 1)) return r;
-    r = sp_create_spsc(src->engine, dst, lane);
+    sp_spsc *r = sp_create_spsc(src->engine, dst, lane);
     if (!r) return NULL;
     /* release: pairs with the consumer's acquire load in lanes.c — the ring is initialised
      * before the consumer can see its pointer. */

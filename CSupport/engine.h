@@ -97,7 +97,15 @@ struct sp_engine {
 };
 
 /* engine.c */
-sp_spsc *sp_engine_pair_ring(sp_worker *src, sp_worker *dst, uint32_t lane);
+sp_spsc *sp_engine_pair_ring_slow(sp_worker *src, sp_worker *dst, uint32_t lane);
+
+/* The SPSC ring src → dst for a lane (created on first use by the slow path). Only src's thread
+ * produces into it, so a relaxed load sees the pointer src itself stored. */
+static inline sp_spsc *sp_engine_pair_ring(sp_worker *src, sp_worker *dst, uint32_t lane) {
+    sp_spsc *r = atomic_load_explicit(&dst->lanes[lane].in[src->id], memory_order_relaxed);
+    if (__builtin_expect(r != NULL, 1)) return r;
+    return sp_engine_pair_ring_slow(src, dst, lane);
+}
 int sp_engine_quiescent(sp_engine *e);
 void sp_wake_all(sp_engine *e);
 void *sp_map_on_node(size_t bytes, int node, uint32_t numa_policy);

@@ -45,7 +45,7 @@ static inline int sp_full(uint32_t on_full, _Atomic uint64_t *rejected, _Atomic 
 
 /* ---- from a worker --------------------------------------------------------------------------- */
 
-static inline int sp_worker_post_n(sp_worker *w, uint32_t dest, uint32_t lane, uint32_t kind, uint32_t flags,
+static inline __attribute__((always_inline)) int sp_worker_post_n(sp_worker *w, uint32_t dest, uint32_t lane, uint32_t kind, uint32_t flags,
                                    const void *payload, size_t stride, uint32_t len, uint32_t count) {
     sp_engine *e = w->engine;
     if (__builtin_expect(lane >= e->lane_count, 0)) return SP_EBAD_LANE;
@@ -131,7 +131,7 @@ static int sp_block(sp_engine *e, sp_worker *d, sp_mpsc *r, const sp_lane_config
     }
 }
 
-static int sp_foreign_post(sp_engine *e, uint32_t dest, uint32_t lane, uint32_t kind, uint32_t flags,
+static inline __attribute__((always_inline)) int sp_foreign_post(sp_engine *e, uint32_t dest, uint32_t lane, uint32_t kind, uint32_t flags,
                            const void *payload, size_t stride, uint32_t len, uint32_t count) {
     if (__builtin_expect(lane >= e->lane_count, 0)) return SP_EBAD_LANE;
     if (dest == SP_DEST_SPREAD) dest = sp_tls_spread++ % e->worker_count;

@@ -34,6 +34,8 @@ struct WorkerLocal {
     /// One pointer per `coreLocal` state.
     @usableFromInline var states: UnsafeMutablePointer<UnsafeMutableRawPointer>
     @usableFromInline var core: Unmanaged<EngineCore>
+    /// The engine's worker count (resolves destinations without a C call).
+    @usableFromInline var workerCount: UInt32
 }
 
 /// A per-worker state factory and its destructor, type-erased.
@@ -89,7 +91,8 @@ final class EngineCore: @unchecked Sendable {
         for (i, f) in factories.enumerated() { (states + i).initialize(to: f.make(WorkerID(id))) }
         let local = UnsafeMutablePointer<WorkerLocal>.allocate(capacity: 1)
         local.initialize(to: WorkerLocal(id: id, cpu: Int(sp_worker_cpu(worker)), states: states,
-                                         core: .passUnretained(self)))
+                                         core: .passUnretained(self),
+                                         workerCount: sp_engine_worker_count(sp_worker_engine(worker))))
         sp_worker_set_userdata(worker, local)
     }
 

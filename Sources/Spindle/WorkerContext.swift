@@ -47,7 +47,7 @@ public struct WorkerContext: ~Copyable {
     public func post<E: InlineEvent>(_ event: E, as kind: EventKind<E>, lane: Lane, to destination: Destination? = nil)
         throws(PostError) -> PostResult
     {
-        let dest = destination?.raw(workerCount: sp_engine_worker_count(sp_worker_engine(_worker))) ?? SP_DEST_SELF
+        let dest = destination?.raw(workerCount: _local.pointee.workerCount) ?? SP_DEST_SELF
         var e = event
         let rc = withUnsafeBytes(of: &e) {
             sp_worker_post(_worker, dest, UInt32(truncatingIfNeeded: lane.index), kind.index, 0, $0.baseAddress,
@@ -61,7 +61,7 @@ public struct WorkerContext: ~Copyable {
     public func post<E: Event>(_ event: E, as kind: EventKind<E>, lane: Lane, to destination: Destination? = nil)
         throws(PostError) -> PostResult
     {
-        let dest = destination?.raw(workerCount: sp_engine_worker_count(sp_worker_engine(_worker))) ?? SP_DEST_SELF
+        let dest = destination?.raw(workerCount: _local.pointee.workerCount) ?? SP_DEST_SELF
         var box: UnsafeMutableRawPointer? = Unmanaged.passRetained(EventBox(event)).toOpaque()
         let rc = withUnsafeBytes(of: &box) {
             sp_worker_post(_worker, dest, UInt32(truncatingIfNeeded: lane.index), kind.index, SP_SLOT_BOXED,
