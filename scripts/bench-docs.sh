@@ -36,7 +36,7 @@ block() { # block TITLE COMMAND STDOUT TABLE > FILE
         echo "Targets, from the same run:"
         echo
         echo '```'
-        grep -E '^(holds|MISSED|n/a) ' "$3" || true
+        grep -E "^(holds|MISSED) " "$3" || true
         echo '```'
         echo
     } > "$tmp/block.md"

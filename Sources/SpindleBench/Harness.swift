@@ -44,30 +44,36 @@ public struct Harness: Sendable {
         return spmc_active() != 0
     }
 
-    /// Measures every contender in every scenario it supports, in scenario order. A row that fails
-    /// is reported on stderr and left out; the others still run.
+    /// Measures every contender in every scenario it supports, in scenario order. Within a scenario
+    /// the rounds are interleaved (round 1 of every system, then round 2, …), so a change of the
+    /// machine's state during the run (this VM's cross-core speed flips between modes) hits every
+    /// system alike and the ratios of medians stay meaningful. A system that fails is reported on
+    /// stderr and left out; the others still run.
     public func run(_ scenarios: [Scenario], progress showProgress: Bool = true) throws(BenchError) -> Report {
         try config.validate()
         let progress = Progress(enabled: showProgress)
         var rows: [Row] = []
-        let jobs = scenarios.flatMap { s in contenders.filter { $0.scenarios.contains(s) }.map { (s, $0) } }
-        for (index, (scenario, contender)) in jobs.enumerated() {
-            var trials: [Trial] = []
-            let total = config.warmups + config.runs
-            do {
-                for round in 0..<total {
-                    let label = round < config.warmups ? "warm-up" : "run \(round - config.warmups + 1)/\(config.runs)"
-                    progress.update("[\(index + 1)/\(jobs.count)] \(scenario.rawValue) \(contender.system): \(label)")
-                    let t = try contender.trial(scenario, config)
-                    if round >= config.warmups { trials.append(t) }
+        for (si, scenario) in scenarios.enumerated() {
+            let systems = contenders.filter { $0.scenarios.contains(scenario) }
+            var trials = [[Trial]](repeating: [], count: systems.count)
+            var failed = [Bool](repeating: false, count: systems.count)
+            for round in 0..<(config.warmups + config.runs) {
+                let label = round < config.warmups ? "warm-up" : "run \(round - config.warmups + 1)/\(config.runs)"
+                for (i, contender) in systems.enumerated() where !failed[i] {
+                    progress.update("[\(si + 1)/\(scenarios.count)] \(scenario.rawValue): \(label), \(contender.system)")
+                    do {
+                        let t = try contender.trial(scenario, config)
+                        if round >= config.warmups { trials[i].append(t) }
+                    } catch {
+                        failed[i] = true
+                        progress.finish()
+                        print("warning: \(scenario.rawValue) \(contender.system) failed: \(error)", to: &standardError)
+                    }
                 }
-                let backlog = scenario == .priorityIsolation ? config.backlog : nil
-                rows.append(Row(scenario: scenario, system: contender.system, trials: trials, backlog: backlog))
-            } catch {
-                progress.finish()
-                progress.update("\(scenario.rawValue) \(contender.system): failed: \(error)")
-                progress.finish()
-                if showProgress { print("warning: \(scenario.rawValue) \(contender.system) failed: \(error)", to: &standardError) }
+            }
+            let backlog = scenario == .priorityIsolation ? config.backlog : nil
+            for (i, contender) in systems.enumerated() where !failed[i] {
+                rows.append(Row(scenario: scenario, system: contender.system, trials: trials[i], backlog: backlog))
             }
         }
         progress.finish()
