@@ -34,7 +34,8 @@ void cbp_pair_enter(cbp_pair *pair, int cpu) {
     cbp_pin_self(cpu);
     /* acq_rel: each side's setup happens before the other side starts measuring */
     __atomic_fetch_add(&pair->ready, 1, __ATOMIC_ACQ_REL);
-    while (__atomic_load_n(&pair->ready, __ATOMIC_ACQUIRE) < 2) cbp_relax();
+    while (__atomic_load_n(&pair->ready, __ATOMIC_ACQUIRE) < 2)
+        cbp_relax();
 }
 
 int cbp_run_pair(cbp_pair *pair) {

@@ -10,7 +10,8 @@
 mpsc_ring *mpsc_create(void) {
     mpsc_ring *r = cbp_alloc_lines(sizeof(mpsc_ring));
     if (!r) return NULL;
-    for (uint64_t i = 0; i < CBP_CAPACITY; i++) r->slots[i].seq = i;
+    for (uint64_t i = 0; i < CBP_CAPACITY; i++)
+        r->slots[i].seq = i;
     return r;
 }
 
@@ -23,8 +24,7 @@ int mpsc_push(mpsc_ring *r, const cbp_event *e) {
         int64_t dif = (int64_t)(seq - pos);
         if (dif == 0) {
             /* relaxed CAS: the slot's seq, not the position, publishes the data */
-            if (__atomic_compare_exchange_n(&r->enqueue_pos, &pos, pos + 1, 1, __ATOMIC_RELAXED,
-                                            __ATOMIC_RELAXED)) {
+            if (__atomic_compare_exchange_n(&r->enqueue_pos, &pos, pos + 1, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
                 cbp_write_event(s, 1, e);
                 /* release: pairs with the consumer's acquire of seq (payload visible first) */
                 __atomic_store_n(&s->seq, pos + 1, __ATOMIC_RELEASE);
@@ -67,7 +67,8 @@ static void *mpsc_producer(void *arg) {
     run->start_ns = cbp_now_ns();
     for (uint64_t i = 0; i < run->events; i++) {
         cbp_event e = {i, 0};
-        while (!mpsc_push(run->ring, &e)) cbp_relax();
+        while (!mpsc_push(run->ring, &e))
+            cbp_relax();
     }
     return NULL;
 }
@@ -79,8 +80,12 @@ static void *mpsc_consumer(void *arg) {
     uint64_t got = 0, sum = 0;
     while (got < run->events) {
         uint32_t n = mpsc_pop(run->ring, buf, CBP_BATCH);
-        if (n == 0) { cbp_relax(); continue; }
-        for (uint32_t i = 0; i < n; i++) sum += buf[i].value;
+        if (n == 0) {
+            cbp_relax();
+            continue;
+        }
+        for (uint32_t i = 0; i < n; i++)
+            sum += buf[i].value;
         got += n;
     }
     run->end_ns = cbp_now_ns();
@@ -92,8 +97,11 @@ int cbp_mpsc_cross(uint64_t events, int producer_cpu, int consumer_cpu, cbp_tria
     mpsc_ring *ring = mpsc_create();
     if (!ring) return 12;
     mpsc_run run = {.ring = ring, .events = events};
-    run.pair = (cbp_pair){.producer = mpsc_producer, .consumer = mpsc_consumer, .arg = &run,
-                          .producer_cpu = producer_cpu, .consumer_cpu = consumer_cpu};
+    run.pair = (cbp_pair){.producer = mpsc_producer,
+                          .consumer = mpsc_consumer,
+                          .arg = &run,
+                          .producer_cpu = producer_cpu,
+                          .consumer_cpu = consumer_cpu};
     int rc = cbp_run_pair(&run.pair);
     free(ring);
     if (rc != 0) return rc;

@@ -46,7 +46,8 @@ uint32_t mutexq_pop(mutex_queue *q, cbp_event *out, uint32_t max) {
     q->consumer_waiting = 0;
     uint64_t avail = q->head - q->tail;
     uint32_t n = avail < max ? (uint32_t)avail : max;
-    for (uint32_t i = 0; i < n; i++) out[i] = q->items[(q->tail + i) & MASK];
+    for (uint32_t i = 0; i < n; i++)
+        out[i] = q->items[(q->tail + i) & MASK];
     q->tail += n;
     int wake = q->producer_waiting;
     q->producer_waiting = 0;
@@ -79,7 +80,8 @@ static void *mq_consumer(void *arg) {
     uint64_t got = 0, sum = 0;
     while (got < run->events) {
         uint32_t n = mutexq_pop(run->q, buf, CBP_BATCH);
-        for (uint32_t i = 0; i < n; i++) sum += buf[i].value;
+        for (uint32_t i = 0; i < n; i++)
+            sum += buf[i].value;
         got += n;
     }
     run->end_ns = cbp_now_ns();
@@ -91,8 +93,11 @@ int cbp_mutexq_cross(uint64_t events, int producer_cpu, int consumer_cpu, cbp_tr
     mutex_queue *q = mutexq_create();
     if (!q) return 12;
     mutexq_run run = {.q = q, .events = events};
-    run.pair = (cbp_pair){.producer = mq_producer, .consumer = mq_consumer, .arg = &run,
-                          .producer_cpu = producer_cpu, .consumer_cpu = consumer_cpu};
+    run.pair = (cbp_pair){.producer = mq_producer,
+                          .consumer = mq_consumer,
+                          .arg = &run,
+                          .producer_cpu = producer_cpu,
+                          .consumer_cpu = consumer_cpu};
     int rc = cbp_run_pair(&run.pair);
     mutexq_destroy(q);
     if (rc != 0) return rc;

@@ -22,7 +22,8 @@ typedef struct prio_run {
 
 static inline void post(prio_run *run, const cbp_event *e) {
     if (run->kind == CBP_FIFO_MPSC) {
-        while (!mpsc_push(run->ring, e)) cbp_relax();
+        while (!mpsc_push(run->ring, e))
+            cbp_relax();
     } else {
         mutexq_push(run->q, e);
     }
@@ -36,7 +37,8 @@ static void *prio_producer(void *arg) {
     if (run->flood == 0) {
         /* baseline: one probe at a time, the next once the previous was handled */
         for (uint64_t i = 0; i < run->probes; i++) {
-            while (__atomic_load_n(&run->handled, __ATOMIC_ACQUIRE) != posted) cbp_relax();
+            while (__atomic_load_n(&run->handled, __ATOMIC_ACQUIRE) != posted)
+                cbp_relax();
             cbp_event probe = {i, cbp_now_ns()};
             post(run, &probe);
             posted++;
@@ -45,7 +47,8 @@ static void *prio_producer(void *arg) {
     }
     for (uint64_t i = 0; i < run->flood; i++) {
         /* credit window: at most `backlog` posted and not yet handled */
-        while (posted - __atomic_load_n(&run->handled, __ATOMIC_ACQUIRE) >= run->backlog) cbp_relax();
+        while (posted - __atomic_load_n(&run->handled, __ATOMIC_ACQUIRE) >= run->backlog)
+            cbp_relax();
         cbp_event e = {i, 0};
         post(run, &e);
         posted++;
@@ -65,9 +68,12 @@ static void *prio_consumer(void *arg) {
     cbp_event buf[CBP_BATCH];
     uint64_t got = 0, sum = 0, ns = 0;
     while (got < run->total) {
-        uint32_t n = run->kind == CBP_FIFO_MPSC ? mpsc_pop(run->ring, buf, CBP_BATCH)
-                                                : mutexq_pop(run->q, buf, CBP_BATCH);
-        if (n == 0) { cbp_relax(); continue; }
+        uint32_t n =
+            run->kind == CBP_FIFO_MPSC ? mpsc_pop(run->ring, buf, CBP_BATCH) : mutexq_pop(run->q, buf, CBP_BATCH);
+        if (n == 0) {
+            cbp_relax();
+            continue;
+        }
         for (uint32_t i = 0; i < n; i++) {
             if (buf[i].stamp != 0) {
                 if (ns < run->max_samples) run->samples[ns++] = cbp_now_ns() - buf[i].stamp;
@@ -86,7 +92,8 @@ static void *prio_consumer(void *arg) {
 }
 
 int cbp_prio_fifo(cbp_fifo kind, uint64_t flood, uint64_t probes, uint32_t backlog, uint32_t probe_every,
-                  uint32_t work_iters, int producer_cpu, int consumer_cpu, uint64_t *samples, uint64_t max_samples, cbp_trial *out) {
+                  uint32_t work_iters, int producer_cpu, int consumer_cpu, uint64_t *samples, uint64_t max_samples,
+                  cbp_trial *out) {
     if (backlog == 0 || probe_every == 0) return 22;
     prio_run *run = cbp_alloc_lines(sizeof(prio_run));
     if (!run) return 12;
@@ -99,17 +106,28 @@ int cbp_prio_fifo(cbp_fifo kind, uint64_t flood, uint64_t probes, uint32_t backl
     run->work_iters = work_iters;
     run->samples = samples;
     run->max_samples = max_samples;
-    if (kind == CBP_FIFO_MPSC) run->ring = mpsc_create();
-    else run->q = mutexq_create();
-    if (!run->ring && !run->q) { free(run); return 12; }
-    run->pair = (cbp_pair){.producer = prio_producer, .consumer = prio_consumer, .arg = run,
-                           .producer_cpu = producer_cpu, .consumer_cpu = consumer_cpu};
+    if (kind == CBP_FIFO_MPSC)
+        run->ring = mpsc_create();
+    else
+        run->q = mutexq_create();
+    if (!run->ring && !run->q) {
+        free(run);
+        return 12;
+    }
+    run->pair = (cbp_pair){.producer = prio_producer,
+                           .consumer = prio_consumer,
+                           .arg = run,
+                           .producer_cpu = producer_cpu,
+                           .consumer_cpu = consumer_cpu};
     int rc = cbp_run_pair(&run->pair);
     if (run->ring) free(run->ring);
     if (run->q) mutexq_destroy(run->q);
     if (rc == 0) {
-        *out = (cbp_trial){.events = run->total, .elapsed_ns = run->end_ns - run->start_ns, .checksum = run->sum,
-                           .samples = run->nsamples, .depth_sum = run->depth_sum};
+        *out = (cbp_trial){.events = run->total,
+                           .elapsed_ns = run->end_ns - run->start_ns,
+                           .checksum = run->sum,
+                           .samples = run->nsamples,
+                           .depth_sum = run->depth_sum};
     }
     free(run);
     return rc;

@@ -76,7 +76,8 @@ static void *spsc_producer(void *arg) {
     for (uint64_t sent = 0; sent < run->events;) {
         uint64_t left = run->events - sent;
         uint32_t n = left < CBP_BATCH ? (uint32_t)left : CBP_BATCH;
-        while (!spsc_reserve(run->ring, n)) cbp_relax();
+        while (!spsc_reserve(run->ring, n))
+            cbp_relax();
         spsc_fill(run->ring, sent, n);
         spsc_publish(run->ring, n);
         sent += n;
@@ -102,8 +103,11 @@ int cbp_spsc_cross(uint64_t events, int producer_cpu, int consumer_cpu, cbp_tria
     spsc_ring *ring = cbp_alloc_lines(sizeof(spsc_ring));
     if (!ring) return 12;
     spsc_run run = {.ring = ring, .events = events};
-    run.pair = (cbp_pair){.producer = spsc_producer, .consumer = spsc_consumer, .arg = &run,
-                          .producer_cpu = producer_cpu, .consumer_cpu = consumer_cpu};
+    run.pair = (cbp_pair){.producer = spsc_producer,
+                          .consumer = spsc_consumer,
+                          .arg = &run,
+                          .producer_cpu = producer_cpu,
+                          .consumer_cpu = consumer_cpu};
     int rc = cbp_run_pair(&run.pair);
     free(ring);
     if (rc != 0) return rc;

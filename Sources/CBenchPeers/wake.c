@@ -39,7 +39,8 @@ static int wait_for_sleeper(wake_run *run, uint32_t i) {
         cbp_relax();
     }
     uint64_t until = cbp_now_ns() + run->settle_ns;
-    while (cbp_now_ns() < until) cbp_relax();
+    while (cbp_now_ns() < until)
+        cbp_relax();
     __atomic_store_n(&run->asleep, 0, __ATOMIC_RELAXED);
     return 1;
 }
@@ -91,8 +92,11 @@ int cbp_wake_eventfd(uint32_t count, int waker_cpu, int sleeper_cpu, uint64_t se
     wake_run run = {.count = count, .settle_ns = settle_ns, .samples = samples};
     run.efd = eventfd(0, EFD_CLOEXEC);
     if (run.efd < 0) return errno;
-    run.pair = (cbp_pair){.producer = efd_waker, .consumer = efd_sleeper, .arg = &run,
-                          .producer_cpu = waker_cpu, .consumer_cpu = sleeper_cpu};
+    run.pair = (cbp_pair){.producer = efd_waker,
+                          .consumer = efd_sleeper,
+                          .arg = &run,
+                          .producer_cpu = waker_cpu,
+                          .consumer_cpu = sleeper_cpu};
     int rc = cbp_run_pair(&run.pair);
     close(run.efd);
     if (rc != 0) return rc;
@@ -173,8 +177,11 @@ static void *ring_sleeper(void *arg) {
 int cbp_wake_msgring(uint32_t count, int waker_cpu, int sleeper_cpu, uint64_t settle_ns, uint64_t *samples,
                      cbp_trial *out) {
     wake_run run = {.count = count, .settle_ns = settle_ns, .samples = samples, .sleeper_fd = -1};
-    run.pair = (cbp_pair){.producer = ring_waker, .consumer = ring_sleeper, .arg = &run,
-                          .producer_cpu = waker_cpu, .consumer_cpu = sleeper_cpu};
+    run.pair = (cbp_pair){.producer = ring_waker,
+                          .consumer = ring_sleeper,
+                          .arg = &run,
+                          .producer_cpu = waker_cpu,
+                          .consumer_cpu = sleeper_cpu};
     int rc = cbp_run_pair(&run.pair);
     if (rc != 0) return rc;
     if (run.failed) return EIO;

@@ -68,9 +68,13 @@ public struct BenchConfig: Sendable {
     public func validate() throws(BenchError) {
         if runs < 1 || runs > 1000 { throw .invalidOption("--runs \(runs): must be 1...1000") }
         if engine.cpus.count < 2 {
-            throw .invalidOption("the engine configuration has \(engine.cpus.count) CPU(s): the cross-core scenarios need 2; use a profile with at least two CPUs")
+            throw .invalidOption(
+                "the engine configuration has \(engine.cpus.count) CPU(s): the cross-core scenarios need 2; use a profile with at least two CPUs"
+            )
         }
-        if backlog < 1 || backlog >= 4096 { throw .invalidOption("backlog \(backlog): must be 1...4095 (below the lane capacity)") }
+        if backlog < 1 || backlog >= 4096 {
+            throw .invalidOption("backlog \(backlog): must be 1...4095 (below the lane capacity)")
+        }
         if probeEvery < 1 { throw .invalidOption("probe interval \(probeEvery): must be at least 1") }
     }
 

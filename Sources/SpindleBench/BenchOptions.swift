@@ -20,8 +20,10 @@ public struct BenchOptions: Sendable, Hashable {
     public var work: Int?
 
     /// Options.
-    public init(scenarios: [String] = [], profile: String? = nil, runs: Int? = nil, quick: Bool = false,
-                json: String? = nil, plot: String? = nil, backlog: Int? = nil, work: Int? = nil) {
+    public init(
+        scenarios: [String] = [], profile: String? = nil, runs: Int? = nil, quick: Bool = false,
+        json: String? = nil, plot: String? = nil, backlog: Int? = nil, work: Int? = nil
+    ) {
         self.scenarios = scenarios
         self.profile = profile
         self.runs = runs
@@ -36,9 +38,13 @@ public struct BenchOptions: Sendable, Hashable {
     /// - Throws: ``BenchError`` naming the bad option and the fix.
     public func resolve() throws(BenchError) -> [Scenario] {
         if let runs, runs < 1 || runs > 1000 { throw .invalidOption("--runs \(runs): must be 1...1000") }
-        if let plot, !plot.hasSuffix(".svg") { throw .invalidOption("--plot \(plot): the plot is SVG; name the file *.svg") }
+        if let plot, !plot.hasSuffix(".svg") {
+            throw .invalidOption("--plot \(plot): the plot is SVG; name the file *.svg")
+        }
         if let json, json.isEmpty { throw .invalidOption("--json: needs a file name") }
-        if let backlog, backlog < 1 || backlog >= 4096 { throw .invalidOption("--backlog \(backlog): must be 1...4095 (below the lane capacity)") }
+        if let backlog, backlog < 1 || backlog >= 4096 {
+            throw .invalidOption("--backlog \(backlog): must be 1...4095 (below the lane capacity)")
+        }
         if let work, work < 0 || work > 100_000 { throw .invalidOption("--work \(work): must be 0...100000") }
         return try Scenario.parse(scenarios)
     }

@@ -5,7 +5,8 @@ enum CPeers {
     static var contenders: [Contender] {
         [
             Contender(system: .rawCRing, scenarios: [.crossCore, .sameCore], trial: ring),
-            Contender(system: .rawMPSC, scenarios: [.foreignThread, .priorityIsolation, .priorityBaseline], trial: mpsc),
+            Contender(
+                system: .rawMPSC, scenarios: [.foreignThread, .priorityIsolation, .priorityBaseline], trial: mpsc),
             Contender(system: .rawMsgring, scenarios: [.wakeWorker], trial: wake),
             Contender(system: .rawEventfd, scenarios: [.wakeForeign], trial: wake),
             Contender(system: .mutexQueue, scenarios: [.crossCore, .priorityIsolation], trial: mutexQueue),
@@ -31,7 +32,9 @@ enum CPeers {
     }
 
     static func trial(_ t: cbp_trial, mallocs: UInt64, latencies: [UInt64] = [], depth: Double? = nil) -> Trial {
-        Trial(events: Int(t.events), seconds: Double(t.elapsed_ns) / 1e9, latencies: latencies, mallocs: mallocs, meanDepth: depth)
+        Trial(
+            events: Int(t.events), seconds: Double(t.elapsed_ns) / 1e9, latencies: latencies, mallocs: mallocs,
+            meanDepth: depth)
     }
 
     static func ring(_ s: Scenario, _ c: BenchConfig) throws -> Trial {
@@ -65,8 +68,9 @@ enum CPeers {
         let capacity = Int(flood == 0 ? probes : flood / UInt64(c.probeEvery)) + 1
         let samples = SampleBuffer(capacity: capacity)
         let (t, m) = try measured {
-            cbp_prio_fifo(kind, flood, probes, UInt32(c.backlog), UInt32(c.probeEvery), UInt32(c.workIterations),
-                          Int32(c.producerCPU), Int32(c.consumerCPU), samples.base, UInt64(samples.capacity), $0)
+            cbp_prio_fifo(
+                kind, flood, probes, UInt32(c.backlog), UInt32(c.probeEvery), UInt32(c.workIterations),
+                Int32(c.producerCPU), Int32(c.consumerCPU), samples.base, UInt64(samples.capacity), $0)
         }
         let lat = Array(UnsafeBufferPointer(start: samples.base, count: Int(t.samples)))
         let depth = flood == 0 || t.samples == 0 ? nil : Double(t.depth_sum) / Double(t.samples)
@@ -78,8 +82,10 @@ enum CPeers {
         let samples = SampleBuffer(capacity: n)
         let (t, m) = try measured {
             s == .wakeWorker
-                ? cbp_wake_msgring(UInt32(n), Int32(c.producerCPU), Int32(c.consumerCPU), c.settleNanoseconds, samples.base, $0)
-                : cbp_wake_eventfd(UInt32(n), Int32(c.producerCPU), Int32(c.consumerCPU), c.settleNanoseconds, samples.base, $0)
+                ? cbp_wake_msgring(
+                    UInt32(n), Int32(c.producerCPU), Int32(c.consumerCPU), c.settleNanoseconds, samples.base, $0)
+                : cbp_wake_eventfd(
+                    UInt32(n), Int32(c.producerCPU), Int32(c.consumerCPU), c.settleNanoseconds, samples.base, $0)
         }
         return trial(t, mallocs: m, latencies: Array(UnsafeBufferPointer(start: samples.base, count: Int(t.samples))))
     }

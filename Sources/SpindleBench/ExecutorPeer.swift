@@ -19,7 +19,8 @@ public enum ExecutorPeer {
         system: System,
         scenarios: Set<Scenario> = [.crossCore, .foreignThread, .wakeForeign, .priorityIsolation],
         speed: BenchConfig.Speed,
-        makeExecutor: @escaping @Sendable () throws -> (execute: (@escaping @Sendable () -> Void) -> Void, shutdown: () -> Void)
+        makeExecutor:
+            @escaping @Sendable () throws -> (execute: (@escaping @Sendable () -> Void) -> Void, shutdown: () -> Void)
     ) -> Contender {
         Contender(system: system, scenarios: scenarios) { s, c in
             let (execute, shutdown) = try makeExecutor()

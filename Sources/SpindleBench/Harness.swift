@@ -12,7 +12,9 @@ public struct Contender: Sendable {
     public var trial: @Sendable (Scenario, BenchConfig) throws -> Trial
 
     /// A contender.
-    public init(system: System, scenarios: Set<Scenario>, trial: @escaping @Sendable (Scenario, BenchConfig) throws -> Trial) {
+    public init(
+        system: System, scenarios: Set<Scenario>, trial: @escaping @Sendable (Scenario, BenchConfig) throws -> Trial
+    ) {
         self.system = system
         self.scenarios = scenarios
         self.trial = trial
@@ -60,7 +62,8 @@ public struct Harness: Sendable {
             for round in 0..<(config.warmups + config.runs) {
                 let label = round < config.warmups ? "warm-up" : "run \(round - config.warmups + 1)/\(config.runs)"
                 for (i, contender) in systems.enumerated() where !failed[i] {
-                    progress.update("[\(si + 1)/\(scenarios.count)] \(scenario.rawValue): \(label), \(contender.system)")
+                    progress.update(
+                        "[\(si + 1)/\(scenarios.count)] \(scenario.rawValue): \(label), \(contender.system)")
                     do {
                         let t = try contender.trial(scenario, config)
                         if round >= config.warmups { trials[i].append(t) }

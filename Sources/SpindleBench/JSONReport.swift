@@ -21,12 +21,12 @@ public indirect enum JSONValue: Sendable, Equatable {
     public static func == (a: JSONValue, b: JSONValue) -> Bool {
         switch (a, b) {
         case (.null, .null): return true
-        case let (.bool(x), .bool(y)): return x == y
-        case let (.int(x), .int(y)): return x == y
-        case let (.double(x), .double(y)): return x == y
-        case let (.string(x), .string(y)): return x == y
-        case let (.array(x), .array(y)): return x == y
-        case let (.object(x), .object(y)):
+        case (.bool(let x), .bool(let y)): return x == y
+        case (.int(let x), .int(let y)): return x == y
+        case (.double(let x), .double(let y)): return x == y
+        case (.string(let x), .string(let y)): return x == y
+        case (.array(let x), .array(let y)): return x == y
+        case (.object(let x), .object(let y)):
             return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
         default: return false
         }
@@ -48,12 +48,25 @@ public indirect enum JSONValue: Sendable, Equatable {
         case .bool(let b): out += b ? "true" : "false"
         case .int(let i): out += String(i)
         case .double(let d):
-            if !d.isFinite { out += "null" } else if d == d.rounded(), abs(d) < 1e15 { out += String(Int(d)) } else { out += "\(d)" }
+            if !d.isFinite {
+                out += "null"
+            } else if d == d.rounded(), abs(d) < 1e15 {
+                out += String(Int(d))
+            } else {
+                out += "\(d)"
+            }
         case .string(let s): out += JSONValue.quote(s)
         case .array(let a):
-            if a.isEmpty { out += "[]"; return }
+            if a.isEmpty {
+                out += "[]"
+                return
+            }
             // Arrays of scalars stay on one line.
-            let scalar = a.allSatisfy { if case .array = $0 { return false }; if case .object = $0 { return false }; return true }
+            let scalar = a.allSatisfy {
+                if case .array = $0 { return false }
+                if case .object = $0 { return false }
+                return true
+            }
             if scalar {
                 out += "[" + a.map { $0.serialized(indent: 0) }.joined(separator: ", ") + "]"
                 return
@@ -66,7 +79,10 @@ public indirect enum JSONValue: Sendable, Equatable {
             }
             out += endPad + "]"
         case .object(let o):
-            if o.isEmpty { out += "{}"; return }
+            if o.isEmpty {
+                out += "{}"
+                return
+            }
             out += "{" + nl
             for (i, (k, v)) in o.enumerated() {
                 out += pad + JSONValue.quote(k) + (indent > 0 ? ": " : ":")
@@ -115,8 +131,10 @@ extension Row {
     }
 
     /// The keys of ``json``, in order (what consumers of the report may rely on).
-    public static let jsonKeys = ["scenario", "system", "events", "seconds", "events_per_s", "p50_ns", "p99_ns",
-                                  "p999_ns", "max_ns", "mallocs_per_event", "backlog"]
+    public static let jsonKeys = [
+        "scenario", "system", "events", "seconds", "events_per_s", "p50_ns", "p99_ns",
+        "p999_ns", "max_ns", "mallocs_per_event", "backlog",
+    ]
 }
 
 extension Report {

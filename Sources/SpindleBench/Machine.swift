@@ -10,8 +10,10 @@ enum Machine {
             withUnsafeBytes(of: v) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         }
         let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-        let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }
-            .map { $0.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "" } ?? "unknown"
+        let model =
+            cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }
+            .map { $0.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "" }
+            ?? "unknown"
         let hypervisor = cpuinfo.contains(" hypervisor")
         let formatter = ISO8601DateFormatter()
         return [
@@ -28,11 +30,11 @@ enum Machine {
 
     static var swiftVersion: String {
         #if compiler(>=6.3)
-        return "6.3+"
+            return "6.3+"
         #elseif compiler(>=6.2)
-        return "6.2"
+            return "6.2"
         #else
-        return "<6.2"
+            return "<6.2"
         #endif
     }
 }

@@ -39,7 +39,10 @@ public struct Row: Sendable {
     /// A latency percentile over the rounds: the median of each round's value.
     public func percentile(_ p: Double) -> Spread? {
         guard hasLatency else { return nil }
-        return Spread(trials.filter { !$0.latencies.isEmpty }.map { Double(LatencyDistribution($0.latencies).value(atPercentile: p)) })
+        return Spread(
+            trials.filter { !$0.latencies.isEmpty }.map {
+                Double(LatencyDistribution($0.latencies).value(atPercentile: p))
+            })
     }
 
     /// The largest latency of every round.
@@ -92,7 +95,9 @@ public struct Report: Sendable {
     public func ratioToSpindle(_ row: Row) -> Double? {
         guard let s = spindleRow(row.scenario) else { return nil }
         if row.scenario.isLatency {
-            guard let mine = row.percentile(99)?.median, let theirs = s.percentile(99)?.median, theirs > 0 else { return nil }
+            guard let mine = row.percentile(99)?.median, let theirs = s.percentile(99)?.median, theirs > 0 else {
+                return nil
+            }
             return mine / theirs
         }
         let base = s.throughput.median

@@ -25,8 +25,11 @@ public enum Scenario: String, CaseIterable, Sendable, Hashable, Codable {
         case .sameCore: return "a handler posts to its own worker (ctx.post), 16-byte event; one thread"
         case .crossCore: return "producer on worker 0, handler on worker 1 (SPSC ring)"
         case .foreignThread: return "a non-worker thread posts to worker 1 (MPSC ring)"
-        case .wakeWorker: return "one event at a time from worker 0 to sleeping worker 1 (MSG_RING wake); post-to-handler latency"
-        case .wakeForeign: return "one event at a time from a foreign thread to sleeping worker 1 (eventfd wake); post-to-handler latency"
+        case .wakeWorker:
+            return "one event at a time from worker 0 to sleeping worker 1 (MSG_RING wake); post-to-handler latency"
+        case .wakeForeign:
+            return
+                "one event at a time from a foreign thread to sleeping worker 1 (eventfd wake); post-to-handler latency"
         case .priorityIsolation: return "flood on lane 3 held at backlog D, lane-0 probe every K posts; probe latency"
         case .priorityBaseline: return "the lane-0 probes alone, one at a time (unflooded baseline)"
         case .profileLoad: return "open + mmap + validate a compiled profile, then the host check; per-load latency"
@@ -107,7 +110,8 @@ public enum BenchError: Error, Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .unknownScenario(let n):
-            return "unknown scenario \"\(n)\"; scenarios are: \(Scenario.allCases.map(\.rawValue).joined(separator: ", "))"
+            return
+                "unknown scenario \"\(n)\"; scenarios are: \(Scenario.allCases.map(\.rawValue).joined(separator: ", "))"
         case .invalidOption(let m): return m
         case .runFailed(let m): return m
         }

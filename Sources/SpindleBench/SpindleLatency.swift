@@ -5,7 +5,8 @@ enum SpindleLatency {
     /// Waits until worker `w` has gone back to sleep after event `i` was handled (its `sleeps`
     /// counter moved past `sleepsBefore`), then `settle` more so its vCPU has halted. Throws when
     /// the worker never handles the event.
-    static func waitAsleep(_ r: SpindleRound, _ engine: Engine, handled i: Int, sleepsBefore: UInt64) throws(BenchError) {
+    static func waitAsleep(_ r: SpindleRound, _ engine: Engine, handled i: Int, sleepsBefore: UInt64) throws(BenchError)
+    {
         let deadline = nowNS() + 2_000_000_000
         while r.handled.load(ordering: .acquiring) < i {
             if nowNS() > deadline { throw .runFailed("event \(i) was not handled within 2 s") }
@@ -13,7 +14,9 @@ enum SpindleLatency {
         }
         // The spin time plus a margin bounds the wait if a sleep was missed (e.g. counted before
         // `sleepsBefore` was read).
-        let spin = UInt64(r.config.engine.spin.components.attoseconds / 1_000_000_000) + UInt64(r.config.engine.spin.components.seconds) * 1_000_000_000
+        let spin =
+            UInt64(r.config.engine.spin.components.attoseconds / 1_000_000_000) + UInt64(
+                r.config.engine.spin.components.seconds) * 1_000_000_000
         let giveUp = nowNS() + spin + 2_000_000
         while engine.workerStats(r.consumer).sleeps <= sleepsBefore && nowNS() < giveUp { relax() }
         let until = nowNS() + r.config.settleNanoseconds
@@ -44,13 +47,17 @@ enum SpindleLatency {
         if s == .wakeWorker {
             let engine = try round.start(configuration: c.engine) { r, ctx in
                 guard let engine = r.engine else { return }
-                let kind = r.eventKind!, lane = r.lane, to = Destination.worker(r.consumer)
+                let kind = r.eventKind!
+                let lane = r.lane
+                let to = Destination.worker(r.consumer)
                 loop(r, engine) { postRetrying(ctx, $0, kind, lane, to) }
             }
             try engine.post(Go(phase: 1), as: round.goKind, lane: round.lane, to: .worker(round.producer))
         } else {
             let engine = try round.start(configuration: c.engine) { _, _ in }
-            let kind = round.eventKind!, lane = round.lane, to = Destination.worker(round.consumer)
+            let kind = round.eventKind!
+            let lane = round.lane
+            let to = Destination.worker(round.consumer)
             let t = try PinnedThread(cpu: c.producerCPU) {
                 loop(round, engine) { postRetrying(engine, $0, kind, lane, to) }
             }
@@ -76,7 +83,8 @@ enum SpindleLatency {
         round.consumer = WorkerID(0)
         let engine = try round.start(configuration: configuration) { _, _ in }
         let kind = round.eventKind!
-        let floodLane = Lane(index: configuration.lanes.count - 1), probeLane = round.probeLane
+        let floodLane = Lane(index: configuration.lanes.count - 1)
+        let probeLane = round.probeLane
         let to = Destination.worker(WorkerID(0))
         let t = try PinnedThread(cpu: c.producerCPU) {
             round.begin()
@@ -89,7 +97,8 @@ enum SpindleLatency {
                 }
                 return
             }
-            let d = c.backlog, k = c.probeEvery
+            let d = c.backlog
+            let k = c.probeEvery
             var depth = 0
             for i in 0..<flood {
                 while posted - round.handled.load(ordering: .acquiring) >= d { relax() }

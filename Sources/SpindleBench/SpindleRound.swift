@@ -116,7 +116,7 @@ final class SpindleRound: @unchecked Sendable {
         driver: @escaping @Sendable (SpindleRound, borrowing WorkerContext) -> Void
     ) throws -> Engine {
         var logger = Logger(label: "spindle.bench")
-        logger.logLevel = .warning // one engine per round: its start-up lines would drown the table
+        logger.logLevel = .warning  // one engine per round: its start-up lines would drown the table
         var builder = Engine.Builder(configuration: configuration, logger: logger)
         let tallies = builder.coreLocal { _ in Tally() }
         eventKind = try builder.register(BenchEvent.self, using: tallies) { e, tally, _ in
@@ -141,7 +141,8 @@ final class SpindleRound: @unchecked Sendable {
                 let ws = engine.workerStats(WorkerID(w))
                 let ls = engine.stats(worker: WorkerID(w), lane: lane)
                 let handledPerBatch = ws.batches > 0 ? Double(ls.handled) / Double(ws.batches) : 0
-                line += " w\(w): handled \(ls.handled) batches \(ws.batches) (\(String(format: "%.1f", handledPerBatch))/batch) rounds \(ws.rounds) rejected(retries) \(ls.rejected) sleeps \(ws.sleeps) wakeups \(ws.wakeupsSent) foreign-wakeups \(ws.foreignWakeups);"
+                line +=
+                    " w\(w): handled \(ls.handled) batches \(ws.batches) (\(String(format: "%.1f", handledPerBatch))/batch) rounds \(ws.rounds) rejected(retries) \(ls.rejected) sleeps \(ws.sleeps) wakeups \(ws.wakeupsSent) foreign-wakeups \(ws.foreignWakeups);"
             }
             FileHandle.standardError.write(Data((line + "\n").utf8))
         }
@@ -151,17 +152,20 @@ final class SpindleRound: @unchecked Sendable {
         }
         if let failure { throw BenchError.runFailed("\(scenario.rawValue): \(failure)") }
         guard finished else { throw BenchError.runFailed("\(scenario.rawValue): the round did not finish in 120 s") }
-        return Trial(events: scenario == .priorityIsolation ? events : target,
-                     seconds: Double(endNS &- startNS) / 1e9,
-                     latencies: latencies ? samples.values : [],
-                     mallocs: mallocEnd &- mallocStart, meanDepth: depth)
+        return Trial(
+            events: scenario == .priorityIsolation ? events : target,
+            seconds: Double(endNS &- startNS) / 1e9,
+            latencies: latencies ? samples.values : [],
+            mallocs: mallocEnd &- mallocStart, meanDepth: depth)
     }
 }
 
 /// Posts until the engine accepts (a full lane is retried: the consumer is draining it).
 @inline(__always)
-func postRetrying(_ ctx: borrowing WorkerContext, _ e: BenchEvent, _ kind: EventKind<BenchEvent>, _ lane: Lane,
-                  _ to: Destination?) {
+func postRetrying(
+    _ ctx: borrowing WorkerContext, _ e: BenchEvent, _ kind: EventKind<BenchEvent>, _ lane: Lane,
+    _ to: Destination?
+) {
     while true {
         do {
             try ctx.post(e, as: kind, lane: lane, to: to)
@@ -187,8 +191,10 @@ func postRetrying(_ engine: Engine, _ e: BenchEvent, _ kind: EventKind<BenchEven
 
 /// Posts a batch from any thread (or a worker) until the engine accepts all of it.
 @inline(__always)
-func postBatchRetrying(_ engine: Engine, _ batch: UnsafeBufferPointer<BenchEvent>, _ kind: EventKind<BenchEvent>,
-                       _ lane: Lane, _ to: Destination) {
+func postBatchRetrying(
+    _ engine: Engine, _ batch: UnsafeBufferPointer<BenchEvent>, _ kind: EventKind<BenchEvent>,
+    _ lane: Lane, _ to: Destination
+) {
     while true {
         do {
             try engine.post(contentsOf: batch, as: kind, lane: lane, to: to)

@@ -34,7 +34,10 @@ enum SpindleRows {
         round.events = c.events(.fast)
         round.target = round.events
         let engine = try round.start(configuration: c.engine) { r, ctx in
-            let kind = r.eventKind!, lane = r.lane, to = Destination.worker(r.consumer), n = r.events
+            let kind = r.eventKind!
+            let lane = r.lane
+            let to = Destination.worker(r.consumer)
+            let n = r.events
             r.begin()
             if r.batched, let engine = r.engine {
                 let size = SpindleRound.batchSize
@@ -61,7 +64,8 @@ enum SpindleRows {
         round.target = round.events
         round.consumer = round.producer
         let engine = try round.start(configuration: c.engine) { r, ctx in
-            let kind = r.eventKind!, lane = r.lane
+            let kind = r.eventKind!
+            let lane = r.lane
             if r.remaining == 0 && r.startNS == 0 {
                 r.remaining = r.events
                 r.begin()
@@ -74,7 +78,8 @@ enum SpindleRows {
                 while i < burst {
                     let m = min(size, burst - i)
                     for j in 0..<m { r.batch[j].value = UInt64(base + i + j) }
-                    postBatchRetrying(engine, UnsafeBufferPointer(rebasing: r.batch[0..<m]), kind, lane, .worker(r.producer))
+                    postBatchRetrying(
+                        engine, UnsafeBufferPointer(rebasing: r.batch[0..<m]), kind, lane, .worker(r.producer))
                     i += m
                 }
             } else {
@@ -82,7 +87,9 @@ enum SpindleRows {
             }
             r.remaining -= burst
             if r.remaining > 0 {
-                do { try ctx.post(Go(phase: 2), as: r.goKind, lane: lane) } catch { r.fail("same-core: next burst refused: \(error)") }
+                do { try ctx.post(Go(phase: 2), as: r.goKind, lane: lane) } catch {
+                    r.fail("same-core: next burst refused: \(error)")
+                }
             }
         }
         try engine.post(Go(phase: 1), as: round.goKind, lane: round.lane, to: .worker(round.producer))
@@ -95,7 +102,10 @@ enum SpindleRows {
         round.events = c.events(.fast)
         round.target = round.events
         let engine = try round.start(configuration: c.engine) { _, _ in }
-        let kind = round.eventKind!, lane = round.lane, to = Destination.worker(round.consumer), n = round.events
+        let kind = round.eventKind!
+        let lane = round.lane
+        let to = Destination.worker(round.consumer)
+        let n = round.events
         let producer = try PinnedThread(cpu: c.producerCPU) {
             round.begin()
             if batched {

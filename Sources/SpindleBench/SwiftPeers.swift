@@ -7,8 +7,9 @@ import Synchronization
 enum SwiftPeers {
     static var contenders: [Contender] {
         [
-            Contender(system: .dispatch, scenarios: [.crossCore, .foreignThread, .wakeForeign, .priorityIsolation],
-                      trial: dispatch),
+            Contender(
+                system: .dispatch, scenarios: [.crossCore, .foreignThread, .wakeForeign, .priorityIsolation],
+                trial: dispatch),
             Contender(system: .asyncStream, scenarios: [.crossCore, .priorityIsolation], trial: asyncStream),
         ]
     }
@@ -56,8 +57,10 @@ enum SwiftPeers {
 
     /// The producing side of a round: plain throughput, or a flood held at a backlog with probes.
     /// `post` hands one item to the peer.
-    static func produce(_ s: Scenario, _ c: BenchConfig, speed: BenchConfig.Speed, sink: Sink,
-                        post: @escaping (Item) -> Void) throws -> Trial {
+    static func produce(
+        _ s: Scenario, _ c: BenchConfig, speed: BenchConfig.Speed, sink: Sink,
+        post: @escaping (Item) -> Void
+    ) throws -> Trial {
         let isPriority = s == .priorityIsolation
         let n = isPriority ? c.floodEvents(speed) : c.events(speed)
         let startBox = ResultBox<(UInt64, UInt64, Double)>()
@@ -67,7 +70,8 @@ enum SwiftPeers {
             var depthSum = 0
             if isPriority {
                 var posted = 0
-                let d = c.backlog, k = c.probeEvery
+                let d = c.backlog
+                let k = c.probeEvery
                 for i in 0..<n {
                     while posted - sink.handled.load(ordering: .acquiring) >= d { relax() }
                     post(Item(value: UInt64(i), stamp: 0))
@@ -85,11 +89,14 @@ enum SwiftPeers {
             startBox.value = (start, 0, probes > 0 ? Double(depthSum) / Double(probes) : 0)
         }
         producer.join()
-        guard sink.done.wait(seconds: 120) else { throw BenchError.runFailed("\(s.rawValue): the consumer did not finish in 120 s") }
+        guard sink.done.wait(seconds: 120) else {
+            throw BenchError.runFailed("\(s.rawValue): the consumer did not finish in 120 s")
+        }
         let mallocs = mallocsSoFar() - before
         let (start, _, depth) = startBox.value!
-        return Trial(events: sink.target, seconds: Double(sink.end &- start) / 1e9, latencies: sink.samples.values,
-                     mallocs: mallocs, meanDepth: isPriority ? depth : nil)
+        return Trial(
+            events: sink.target, seconds: Double(sink.end &- start) / 1e9, latencies: sink.samples.values,
+            mallocs: mallocs, meanDepth: isPriority ? depth : nil)
     }
 
     static func target(_ s: Scenario, _ c: BenchConfig, _ speed: BenchConfig.Speed) -> (events: Int, probes: Int) {
@@ -107,8 +114,10 @@ enum SwiftPeers {
 
     /// A round for a peer that runs closures on one consumer thread (`DispatchQueue.async`,
     /// `EventLoop.execute`): each event is a closure capturing it.
-    static func executorTrial(_ s: Scenario, _ c: BenchConfig, speed: BenchConfig.Speed,
-                              execute: @escaping (@escaping @Sendable () -> Void) -> Void) throws -> Trial {
+    static func executorTrial(
+        _ s: Scenario, _ c: BenchConfig, speed: BenchConfig.Speed,
+        execute: @escaping (@escaping @Sendable () -> Void) -> Void
+    ) throws -> Trial {
         if s == .wakeForeign || s == .wakeWorker { return try wake(s, c, execute: execute) }
         let (events, probes) = target(s, c, speed)
         let sink = Sink(target: events, work: s == .priorityIsolation ? c.workIterations : 0, samples: probes)
@@ -119,7 +128,9 @@ enum SwiftPeers {
 
     /// One closure at a time to an idle consumer thread: the waker waits until the previous one
     /// ran, then `settle` (the consumer has gone to sleep in the kernel by then), stamps and posts.
-    static func wake(_ s: Scenario, _ c: BenchConfig, execute: @escaping (@escaping @Sendable () -> Void) -> Void) throws -> Trial {
+    static func wake(_ s: Scenario, _ c: BenchConfig, execute: @escaping (@escaping @Sendable () -> Void) -> Void)
+        throws -> Trial
+    {
         let n = c.wakeEvents
         let sink = Sink(target: n, work: 0, samples: n)
         let before = mallocsSoFar()
@@ -137,9 +148,12 @@ enum SwiftPeers {
             box.value = start
         }
         t.join()
-        guard sink.done.wait(seconds: 30) else { throw BenchError.runFailed("\(s.rawValue): the consumer did not finish") }
-        return Trial(events: n, seconds: Double(sink.end &- box.value!) / 1e9, latencies: sink.samples.values,
-                     mallocs: mallocsSoFar() - before)
+        guard sink.done.wait(seconds: 30) else {
+            throw BenchError.runFailed("\(s.rawValue): the consumer did not finish")
+        }
+        return Trial(
+            events: n, seconds: Double(sink.end &- box.value!) / 1e9, latencies: sink.samples.values,
+            mallocs: mallocsSoFar() - before)
     }
 
     static func asyncStream(_ s: Scenario, _ c: BenchConfig) throws -> Trial {
@@ -153,7 +167,10 @@ enum SwiftPeers {
                 if sink.count == sink.target { break }
             }
         }
-        defer { continuation.finish(); consumer.cancel() }
+        defer {
+            continuation.finish()
+            consumer.cancel()
+        }
         return try produce(s, c, speed: speed, sink: sink) { item in
             continuation.yield(item)
         }

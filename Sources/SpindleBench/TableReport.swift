@@ -9,7 +9,9 @@ public struct TableReport: Sendable {
     /// A table of `report`.
     public init(_ report: Report) { self.report = report }
 
-    static let headers = ["scenario", "system", "events/s median (min–max)", "p50", "p99", "p99.9", "max", "mallocs/ev", "vs spindle"]
+    static let headers = [
+        "scenario", "system", "events/s median (min–max)", "p50", "p99", "p99.9", "max", "mallocs/ev", "vs spindle",
+    ]
 
     /// The table's cells, one array per row, headers first.
     public var cells: [[String]] {
@@ -18,7 +20,9 @@ public struct TableReport: Sendable {
             let t = row.throughput
             var ratio = "—"
             if let r = report.ratioToSpindle(row) {
-                ratio = row.system == .spindle ? "1" : (row.scenario.isLatency ? "p99 ×\(TableReport.ratio(r))" : "×\(TableReport.ratio(r))")
+                ratio =
+                    row.system == .spindle
+                    ? "1" : (row.scenario.isLatency ? "p99 ×\(TableReport.ratio(r))" : "×\(TableReport.ratio(r))")
             }
             var system = row.system.rawValue
             if let d = row.meanDepth { system += " (D≈\(Int(d.rounded())))" }

@@ -24,24 +24,36 @@ extension Report {
                 return
             }
             let r = ra.throughput.median / rb.throughput.median
-            out.append(TargetCheck(name: n, requirement: "\(a) ≥ \(atLeast) × \(b)", measured: String(format: "%.2f ×", r), holds: r >= atLeast))
+            out.append(
+                TargetCheck(
+                    name: n, requirement: "\(a) ≥ \(atLeast) × \(b)", measured: String(format: "%.2f ×", r),
+                    holds: r >= atLeast))
         }
         ratio("1 cross-core", .crossCore, .spindle, .rawCRing, atLeast: 0.6)
         ratio("1 cross-core", .crossCore, .spindleBatch, .rawCRing, atLeast: 0.6)
         ratio("1 cross-core", .crossCore, .spindle, .dispatch, atLeast: 15)
-        if row(.crossCore, .nioEventLoop) != nil { ratio("1 cross-core", .crossCore, .spindle, .nioEventLoop, atLeast: 25) }
+        if row(.crossCore, .nioEventLoop) != nil {
+            ratio("1 cross-core", .crossCore, .spindle, .nioEventLoop, atLeast: 25)
+        }
         ratio("2 same-core", .sameCore, .spindle, .rawCRing, atLeast: 0.5)
         ratio("2 same-core", .sameCore, .spindleBatch, .rawCRing, atLeast: 0.5)
         ratio("3 foreign-thread", .foreignThread, .spindle, .rawMPSC, atLeast: 0.6)
 
         // 4: priority isolation.
         if let f = row(.priorityIsolation, .spindle)?.percentile(99)?.median,
-           let b = row(.priorityBaseline, .spindle)?.percentile(99)?.median, b > 0 {
-            out.append(TargetCheck(name: "4 priority-isolation", requirement: "spindle p99 ≤ 2 × its unflooded p99",
-                                   measured: "\(TableReport.duration(f)) vs \(TableReport.duration(b)) = \(String(format: "%.2f", f / b)) ×",
-                                   holds: f <= 2 * b))
+            let b = row(.priorityBaseline, .spindle)?.percentile(99)?.median, b > 0
+        {
+            out.append(
+                TargetCheck(
+                    name: "4 priority-isolation", requirement: "spindle p99 ≤ 2 × its unflooded p99",
+                    measured:
+                        "\(TableReport.duration(f)) vs \(TableReport.duration(b)) = \(String(format: "%.2f", f / b)) ×",
+                    holds: f <= 2 * b))
         } else {
-            out.append(TargetCheck(name: "4 priority-isolation", requirement: "spindle p99 ≤ 2 × its unflooded p99", measured: nil, holds: nil))
+            out.append(
+                TargetCheck(
+                    name: "4 priority-isolation", requirement: "spindle p99 ≤ 2 × its unflooded p99", measured: nil,
+                    holds: nil))
         }
         // Only FIFO peers that really held the backlog ("at the same backlog D"): a peer whose
         // producer is slower than its consumer never builds the queue its probes would wait behind.
@@ -50,21 +62,32 @@ extension Report {
                 && (r.backlog == nil || r.meanDepth == nil || r.meanDepth! >= 0.9 * Double(r.backlog!))
         }
         let fifo = held.compactMap { r in r.percentile(99).map { (r.system, $0.median) } }
-        if let f = row(.priorityIsolation, .spindle)?.percentile(99)?.median, f > 0, let best = fifo.min(by: { $0.1 < $1.1 }) {
-            out.append(TargetCheck(name: "4 priority-isolation", requirement: "best FIFO peer p99 ≥ 100 × spindle p99",
-                                   measured: "\(best.0) (of \(fifo.count) peers that held D) \(TableReport.duration(best.1)) = \(String(format: "%.0f", best.1 / f)) ×",
-                                   holds: best.1 >= 100 * f))
+        if let f = row(.priorityIsolation, .spindle)?.percentile(99)?.median, f > 0,
+            let best = fifo.min(by: { $0.1 < $1.1 })
+        {
+            out.append(
+                TargetCheck(
+                    name: "4 priority-isolation", requirement: "best FIFO peer p99 ≥ 100 × spindle p99",
+                    measured:
+                        "\(best.0) (of \(fifo.count) peers that held D) \(TableReport.duration(best.1)) = \(String(format: "%.0f", best.1 / f)) ×",
+                    holds: best.1 >= 100 * f))
         } else {
-            out.append(TargetCheck(name: "4 priority-isolation", requirement: "best FIFO peer p99 ≥ 100 × spindle p99", measured: nil, holds: nil))
+            out.append(
+                TargetCheck(
+                    name: "4 priority-isolation", requirement: "best FIFO peer p99 ≥ 100 × spindle p99", measured: nil,
+                    holds: nil))
         }
 
         // 5: wake-ups.
         for (s, peer) in [(Scenario.wakeWorker, System.rawMsgring), (.wakeForeign, .rawEventfd)] {
             let req = "spindle p50 ≤ 1.2 × \(peer) p50"
             if let a = row(s, .spindle)?.percentile(50)?.median, let b = row(s, peer)?.percentile(50)?.median, b > 0 {
-                out.append(TargetCheck(name: "5 \(s.rawValue)", requirement: req,
-                                       measured: "\(TableReport.duration(a)) vs \(TableReport.duration(b)) = \(String(format: "%.2f", a / b)) ×",
-                                       holds: a <= 1.2 * b))
+                out.append(
+                    TargetCheck(
+                        name: "5 \(s.rawValue)", requirement: req,
+                        measured:
+                            "\(TableReport.duration(a)) vs \(TableReport.duration(b)) = \(String(format: "%.2f", a / b)) ×",
+                        holds: a <= 1.2 * b))
             } else {
                 out.append(TargetCheck(name: "5 \(s.rawValue)", requirement: req, measured: nil, holds: nil))
             }
@@ -76,10 +99,13 @@ extension Report {
         if !spindleRows.isEmpty {
             let bad = spindleRows.filter { ($0.mallocsPerEvent ?? 1) != 0 }
             let worst = spindleRows.compactMap(\.mallocsPerEvent).max() ?? 0
-            out.append(TargetCheck(name: "6 mallocs", requirement: "0 mallocs per event on every Spindle row",
-                                   measured: bad.isEmpty ? "0 on \(spindleRows.count) rows"
-                                       : "\(bad.map { "\($0.scenario.rawValue)/\($0.system)" }.joined(separator: ", ")) (worst \(worst))",
-                                   holds: bad.isEmpty))
+            out.append(
+                TargetCheck(
+                    name: "6 mallocs", requirement: "0 mallocs per event on every Spindle row",
+                    measured: bad.isEmpty
+                        ? "0 on \(spindleRows.count) rows"
+                        : "\(bad.map { "\($0.scenario.rawValue)/\($0.system)" }.joined(separator: ", ")) (worst \(worst))",
+                    holds: bad.isEmpty))
         }
         return out
     }

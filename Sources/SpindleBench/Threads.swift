@@ -17,12 +17,14 @@ final class PinnedThread: @unchecked Sendable {
         self.body = body
         self.cpu = cpu
         let unmanaged = Unmanaged.passRetained(self)
-        let rc = pthread_create(&thread, nil, { arg in
-            let me = Unmanaged<PinnedThread>.fromOpaque(arg!).takeRetainedValue()
-            if let cpu = me.cpu { _ = cbp_pin_self(Int32(cpu)) }
-            me.body()
-            return nil
-        }, unmanaged.toOpaque())
+        let rc = pthread_create(
+            &thread, nil,
+            { arg in
+                let me = Unmanaged<PinnedThread>.fromOpaque(arg!).takeRetainedValue()
+                if let cpu = me.cpu { _ = cbp_pin_self(Int32(cpu)) }
+                me.body()
+                return nil
+            }, unmanaged.toOpaque())
         if rc != 0 {
             unmanaged.release()
             throw .runFailed("pthread_create failed: \(String(cString: strerror(rc)))")

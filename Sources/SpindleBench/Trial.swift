@@ -15,7 +15,9 @@ public struct Trial: Sendable {
     public var meanDepth: Double?
 
     /// A trial.
-    public init(events: Int, seconds: Double, latencies: [UInt64] = [], mallocs: UInt64? = nil, meanDepth: Double? = nil) {
+    public init(
+        events: Int, seconds: Double, latencies: [UInt64] = [], mallocs: UInt64? = nil, meanDepth: Double? = nil
+    ) {
         self.events = events
         self.seconds = seconds
         self.latencies = latencies
@@ -39,7 +41,12 @@ public struct Spread: Sendable, Hashable {
     /// The spread of `values` (all zero when empty).
     public init(_ values: [Double]) {
         let s = values.sorted()
-        guard !s.isEmpty else { median = 0; min = 0; max = 0; return }
+        guard !s.isEmpty else {
+            median = 0
+            min = 0
+            max = 0
+            return
+        }
         min = s[0]
         max = s[s.count - 1]
         median = s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
@@ -53,8 +60,9 @@ public struct LatencyDistribution: Sendable {
 
     /// An empty distribution tracking 1 ns to 60 s.
     public init() {
-        histogram = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000_000,
-                                      numberOfSignificantValueDigits: .three)
+        histogram = Histogram<UInt64>(
+            lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000_000,
+            numberOfSignificantValueDigits: .three)
     }
 
     /// A distribution of `samples`.

@@ -13,10 +13,10 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench",
         abstract: "Measure Spindle against its peers (raw C rings, Dispatch, AsyncStream, a mutex queue).",
         discussion: """
-        Scenarios: \(Scenario.allCases.map(\.rawValue).joined(separator: ", ")). With none named, all run.
-        Each row: a warm-up round, then --runs rounds; the median is reported with min–max.
-        Example: spindle bench cross-core        (Spindle next to a raw C SPSC ring and DispatchQueue)
-        """
+            Scenarios: \(Scenario.allCases.map(\.rawValue).joined(separator: ", ")). With none named, all run.
+            Each row: a warm-up round, then --runs rounds; the median is reported with min–max.
+            Example: spindle bench cross-core        (Spindle next to a raw C SPSC ring and DispatchQueue)
+            """
     )
 
     @Argument(help: "Scenarios to run (default: all).")
@@ -40,7 +40,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "priority-isolation: the backlog D every system is held at (default 4000).")
     var backlog: Int?
 
-    @Option(help: "priority-isolation: handler work per flood event in ~1 ns steps, the same for every system (default 40).")
+    @Option(
+        help: "priority-isolation: handler work per flood event in ~1 ns steps, the same for every system (default 40)."
+    )
     var work: Int?
 
     @Option(help: "Also write the table as Markdown to this file (for docs/benchmarks.md).")
@@ -53,32 +55,39 @@ struct BenchCommand: AsyncParsableCommand {
     func profileLoad(_ engine: Engine.Configuration) throws -> (Contender, temporary: String?) {
         var path = profile
         if path == nil {
-            let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("spindle-bench-\(getpid()).spindle").path
-            let bytes = try ProfileFiles.compile(toml: BenchCommand.defaultProfileTOML(cpus: engine.cpus), name: "embedded default")
+            let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("spindle-bench-\(getpid()).spindle")
+                .path
+            let bytes = try ProfileFiles.compile(
+                toml: BenchCommand.defaultProfileTOML(cpus: engine.cpus), name: "embedded default")
             try ProfileFiles.writeAtomically(bytes, to: tmp)
             path = tmp
         }
         let file = path!
-        return (ProfileLoad.contender { n in
-            try ProfileLoadBenchmark.run(path: file, iterations: n).map {
-                UInt64($0.components.seconds) * 1_000_000_000 + UInt64($0.components.attoseconds / 1_000_000_000)
-            }
-        }, profile == nil ? file : nil)
+        return (
+            ProfileLoad.contender { n in
+                try ProfileLoadBenchmark.run(path: file, iterations: n).map {
+                    UInt64($0.components.seconds) * 1_000_000_000 + UInt64($0.components.attoseconds / 1_000_000_000)
+                }
+            }, profile == nil ? file : nil
+        )
     }
 
     /// The embedded default as profile source: the host's CPUs and the four default lanes.
     static func defaultProfileTOML(cpus: [Int]) -> String {
         var s = "[engine]\ncpus = [\(cpus.map(String.init).joined(separator: ", "))]\n"
-        for (name, policy) in [("critical", "policy = \"strict\"\nbudget = 64"), ("high", "policy = \"weighted\"\nweight = 8"),
-                               ("normal", "policy = \"weighted\"\nweight = 4"), ("bulk", "policy = \"weighted\"\nweight = 1")] {
+        for (name, policy) in [
+            ("critical", "policy = \"strict\"\nbudget = 64"), ("high", "policy = \"weighted\"\nweight = 8"),
+            ("normal", "policy = \"weighted\"\nweight = 4"), ("bulk", "policy = \"weighted\"\nweight = 1"),
+        ] {
             s += "\n[[lanes]]\nname = \"\(name)\"\n\(policy)\ncapacity = 4096\non_full = \"reject\"\nmax_batch = 32\n"
         }
         return s
     }
 
     func run() async throws {
-        let options = BenchOptions(scenarios: scenarios, profile: profile, runs: runs, quick: quick, json: json, plot: plot,
-                                   backlog: backlog, work: work)
+        let options = BenchOptions(
+            scenarios: scenarios, profile: profile, runs: runs, quick: quick, json: json, plot: plot,
+            backlog: backlog, work: work)
         let selected: [Scenario]
         do { selected = try options.resolve() } catch { throw ValidationError(error.description) }
         let engineConfig: Engine.Configuration
@@ -93,7 +102,8 @@ struct BenchCommand: AsyncParsableCommand {
         var config = BenchConfig(engine: engineConfig, engineSource: source, quick: quick, runs: runs)
         options.apply(to: &config)
         if !Harness.mallocCounterActive {
-            FileHandle.standardError.write(Data("warning: the malloc interposer is not active: mallocs per event cannot be measured\n".utf8))
+            FileHandle.standardError.write(
+                Data("warning: the malloc interposer is not active: mallocs per event cannot be measured\n".utf8))
         }
         let (loader, temporary) = try profileLoad(engineConfig)
         defer { if let temporary { try? FileManager.default.removeItem(atPath: temporary) } }
@@ -102,16 +112,29 @@ struct BenchCommand: AsyncParsableCommand {
         // The harness blocks and pins its own threads: run it off the cooperative pool.
         let report: Report = try await withCheckedThrowingContinuation { cont in
             let t = Thread {
-                do { cont.resume(returning: try harness.run(selected, progress: progress)) } catch { cont.resume(throwing: error) }
+                do { cont.resume(returning: try harness.run(selected, progress: progress)) } catch {
+                    cont.resume(throwing: error)
+                }
             }
             t.stackSize = 8 << 20
             t.start()
         }
-        print("spindle bench — \(config.engineSource), \(config.runs) runs per row (median, min–max), \(quick ? "quick" : "full") sizes")
+        print(
+            "spindle bench — \(config.engineSource), \(config.runs) runs per row (median, min–max), \(quick ? "quick" : "full") sizes"
+        )
         print(TableReport(report).render())
         print(report.renderTargets())
-        if let json { try report.writeJSON(to: json); print("wrote \(json)") }
-        if let plot { try SVGPlot(report).write(to: plot); print("wrote \(plot)") }
-        if let markdown { try TableReport(report).markdown().write(toFile: markdown, atomically: true, encoding: .utf8); print("wrote \(markdown)") }
+        if let json {
+            try report.writeJSON(to: json)
+            print("wrote \(json)")
+        }
+        if let plot {
+            try SVGPlot(report).write(to: plot)
+            print("wrote \(plot)")
+        }
+        if let markdown {
+            try TableReport(report).markdown().write(toFile: markdown, atomically: true, encoding: .utf8)
+            print("wrote \(markdown)")
+        }
     }
 }

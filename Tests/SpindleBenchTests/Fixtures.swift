@@ -2,7 +2,8 @@
 
 /// Synthetic rows: the harness's pure parts are tested on these, never on timing.
 enum Fixtures {
-    static func trial(events: Int = 1_000_000, seconds: Double, latencies: [UInt64] = [], mallocs: UInt64? = 0) -> Trial {
+    static func trial(events: Int = 1_000_000, seconds: Double, latencies: [UInt64] = [], mallocs: UInt64? = 0) -> Trial
+    {
         Trial(events: events, seconds: seconds, latencies: latencies, mallocs: mallocs)
     }
 
@@ -12,9 +13,13 @@ enum Fixtures {
 
     static func latencyRow(_ s: Scenario, _ sys: System, scale: UInt64, backlog: Int? = nil) -> Row {
         let samples = (1...1000).map { UInt64($0) * scale }
-        return Row(scenario: s, system: sys,
-                   trials: [trial(events: 1000, seconds: 0.1, latencies: samples), trial(events: 1000, seconds: 0.1, latencies: samples)],
-                   backlog: backlog)
+        return Row(
+            scenario: s, system: sys,
+            trials: [
+                trial(events: 1000, seconds: 0.1, latencies: samples),
+                trial(events: 1000, seconds: 0.1, latencies: samples),
+            ],
+            backlog: backlog)
     }
 
     static var report: Report {

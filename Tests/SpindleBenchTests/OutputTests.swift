@@ -1,8 +1,9 @@
 import Foundation
 import FoundationXML
-import Testing
-@testable import SpindleBench
 import Spindle
+import Testing
+
+@testable import SpindleBench
 
 @Suite("Table, plot, targets")
 struct OutputTests {
@@ -27,7 +28,7 @@ struct OutputTests {
     func table() {
         let text = TableReport(Fixtures.report).render()
         #expect(text.contains("cross-core"))
-        #expect(text.contains("×1.33")) // raw-c-ring 66.7 M/s over spindle's median 50 M/s
+        #expect(text.contains("×1.33"))  // raw-c-ring 66.7 M/s over spindle's median 50 M/s
         let md = TableReport(Fixtures.report).markdown()
         #expect(md.split(separator: "\n").count == Fixtures.report.rows.count + 2)
     }
@@ -36,24 +37,24 @@ struct OutputTests {
     func targets() throws {
         let t = Fixtures.report.targets
         let ring = try #require(t.first { $0.requirement == "spindle ≥ 0.6 × raw-c-ring" })
-        #expect(ring.holds == true) // 50 M/s vs 66.7 M/s = 0.75
+        #expect(ring.holds == true)  // 50 M/s vs 66.7 M/s = 0.75
         let dispatch = try #require(t.first { $0.requirement == "spindle ≥ 15.0 × dispatch" })
-        #expect(dispatch.holds == true) // 50 M/s vs 2 M/s
+        #expect(dispatch.holds == true)  // 50 M/s vs 2 M/s
         let wake = try #require(t.first { $0.name == "5 wake-worker" })
-        #expect(wake.holds == true) // 20 vs 19 per step
+        #expect(wake.holds == true)  // 20 vs 19 per step
         let fifo = try #require(t.first { $0.requirement == "best FIFO peer p99 ≥ 100 × spindle p99" })
         #expect(fifo.holds == true)
         let mallocs = try #require(t.first { $0.name == "6 mallocs" })
         #expect(mallocs.holds == true)
         let foreign = try #require(t.first { $0.name == "3 foreign-thread" })
-        #expect(foreign.holds == nil) // not in this run
+        #expect(foreign.holds == nil)  // not in this run
     }
 
     @Test("a FIFO peer that did not hold the backlog is not the priority baseline")
     func heldBacklog() throws {
         var report = Fixtures.report
         var fast = Fixtures.latencyRow(.priorityIsolation, .rawMPSC, scale: 2, backlog: 4000)
-        for i in fast.trials.indices { fast.trials[i].meanDepth = 100 } // its queue never built up
+        for i in fast.trials.indices { fast.trials[i].meanDepth = 100 }  // its queue never built up
         report.rows.append(fast)
         let fifo = try #require(report.targets.first { $0.requirement == "best FIFO peer p99 ≥ 100 × spindle p99" })
         #expect(fifo.measured?.hasPrefix("mutex-queue") == true)
@@ -78,12 +79,17 @@ struct OptionTests {
 
     @Test("named scenarios are kept in order without duplicates")
     func named() throws {
-        #expect(try BenchOptions(scenarios: ["wake-worker", "cross-core", "wake-worker"]).resolve() == [.wakeWorker, .crossCore])
+        #expect(
+            try BenchOptions(scenarios: ["wake-worker", "cross-core", "wake-worker"]).resolve() == [
+                .wakeWorker, .crossCore,
+            ])
     }
 
     @Test("an unknown scenario is refused with the list of scenarios")
     func unknown() {
-        #expect(throws: BenchError.unknownScenario("crosscore")) { try BenchOptions(scenarios: ["crosscore"]).resolve() }
+        #expect(throws: BenchError.unknownScenario("crosscore")) {
+            try BenchOptions(scenarios: ["crosscore"]).resolve()
+        }
         #expect(BenchError.unknownScenario("x").description.contains("cross-core"))
     }
 

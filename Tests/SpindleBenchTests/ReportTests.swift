@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import SpindleBench
 
 @Suite("JSON report")
@@ -22,22 +23,29 @@ struct JSONReportTests {
     func rowShape() throws {
         let rows = try #require(try decode(Fixtures.report)["results"] as? [[String: Any]])
         for row in rows { #expect(Set(row.keys) == Set(Row.jsonKeys)) }
-        let cross = try #require(rows.first { $0["scenario"] as? String == "cross-core" && $0["system"] as? String == "spindle" })
+        let cross = try #require(
+            rows.first { $0["scenario"] as? String == "cross-core" && $0["system"] as? String == "spindle" })
         #expect(cross["p50_ns"] is NSNull)
         #expect(cross["backlog"] is NSNull)
-        #expect((cross["events_per_s"] as? NSNumber)?.doubleValue == 50_000_000) // median of 50, 100, 33.3 M/s
+        #expect((cross["events_per_s"] as? NSNumber)?.doubleValue == 50_000_000)  // median of 50, 100, 33.3 M/s
         #expect((cross["mallocs_per_event"] as? NSNumber)?.doubleValue == 0)
-        let prio = try #require(rows.first { $0["scenario"] as? String == "priority-isolation" && $0["system"] as? String == "mutex-queue" })
+        let prio = try #require(
+            rows.first { $0["scenario"] as? String == "priority-isolation" && $0["system"] as? String == "mutex-queue" }
+        )
         #expect((prio["backlog"] as? NSNumber)?.intValue == 4000)
         #expect((prio["p50_ns"] as? NSNumber)?.intValue ?? 0 > 0)
     }
 
     @Test("system names are the specified ones")
     func systemNames() {
-        let allowed: Set = ["spindle", "spindle-batch", "raw-c-ring", "raw-mpsc", "raw-eventfd", "raw-msgring", "dispatch",
-                            "asyncstream", "mutex-queue", "nio-eventloop"]
-        let ours: [System] = [.spindle, .spindleBatch, .rawCRing, .rawMPSC, .rawEventfd, .rawMsgring, .dispatch, .asyncStream,
-                              .mutexQueue, .nioEventLoop]
+        let allowed: Set = [
+            "spindle", "spindle-batch", "raw-c-ring", "raw-mpsc", "raw-eventfd", "raw-msgring", "dispatch",
+            "asyncstream", "mutex-queue", "nio-eventloop",
+        ]
+        let ours: [System] = [
+            .spindle, .spindleBatch, .rawCRing, .rawMPSC, .rawEventfd, .rawMsgring, .dispatch, .asyncStream,
+            .mutexQueue, .nioEventLoop,
+        ]
         #expect(Set(ours.map(\.rawValue)) == allowed)
     }
 
@@ -73,11 +81,13 @@ struct PercentileTests {
 
     @Test("a row's percentile is the median of its rounds' percentiles")
     func rowPercentile() {
-        let r = Row(scenario: .wakeWorker, system: .spindle, trials: [
-            Trial(events: 3, seconds: 1, latencies: [100, 100, 100]),
-            Trial(events: 3, seconds: 1, latencies: [200, 200, 200]),
-            Trial(events: 3, seconds: 1, latencies: [900, 900, 900]),
-        ])
+        let r = Row(
+            scenario: .wakeWorker, system: .spindle,
+            trials: [
+                Trial(events: 3, seconds: 1, latencies: [100, 100, 100]),
+                Trial(events: 3, seconds: 1, latencies: [200, 200, 200]),
+                Trial(events: 3, seconds: 1, latencies: [900, 900, 900]),
+            ])
         #expect(r.percentile(50)?.median == 200)
         #expect(r.percentile(50)?.max == 900)
         #expect(r.maxLatency == 900)
@@ -94,11 +104,14 @@ struct PercentileTests {
 
     @Test("mallocs per event sum over rounds, and are unknown if any round is unmeasured")
     func mallocs() {
-        let r = Row(scenario: .crossCore, system: .dispatch, trials: [
-            Trial(events: 10, seconds: 1, mallocs: 30), Trial(events: 10, seconds: 1, mallocs: 10),
-        ])
+        let r = Row(
+            scenario: .crossCore, system: .dispatch,
+            trials: [
+                Trial(events: 10, seconds: 1, mallocs: 30), Trial(events: 10, seconds: 1, mallocs: 10),
+            ])
         #expect(r.mallocsPerEvent == 2)
-        let unknown = Row(scenario: .crossCore, system: .dispatch, trials: [Trial(events: 10, seconds: 1, mallocs: nil)])
+        let unknown = Row(
+            scenario: .crossCore, system: .dispatch, trials: [Trial(events: 10, seconds: 1, mallocs: nil)])
         #expect(unknown.mallocsPerEvent == nil)
     }
 }

@@ -42,7 +42,10 @@ final class Rig: @unchecked Sendable {
         let crossGo = try builder.register(Go.self) { go, ctx in
             for i in 0..<Int(go.count) {
                 while true {
-                    do { try ctx.post(Tick(value: UInt64(i), stamp: 0), as: tick, lane: lane, to: .worker(WorkerID(1))); break } catch {}
+                    do {
+                        try ctx.post(Tick(value: UInt64(i), stamp: 0), as: tick, lane: lane, to: .worker(WorkerID(1)))
+                        break
+                    } catch {}
                 }
             }
         }
@@ -61,7 +64,7 @@ final class Rig: @unchecked Sendable {
 
     /// Runs one iteration: `count` events, started by `start`, until the handler has seen them all.
     func run(_ count: Int, _ start: () -> Void) {
-        iteration.target = count // published to the handler by the post's release
+        iteration.target = count  // published to the handler by the post's release
         start()
         iteration.done.wait()
     }
@@ -94,12 +97,18 @@ let benchmarks: @Sendable () -> Void = {
 
     // Worker 0 posts 1,000 events to worker 1 through its SPSC ring; worker 1's handler reads them.
     Benchmark("CrossCorePostDispatch") { _ in
-        rig.run(events) { _ = try? rig.engine.post(Go(count: UInt64(events)), as: rig.crossGo, lane: rig.lane, to: .worker(WorkerID(0))) }
+        rig.run(events) {
+            _ = try? rig.engine.post(
+                Go(count: UInt64(events)), as: rig.crossGo, lane: rig.lane, to: .worker(WorkerID(0)))
+        }
     }
 
     // A handler on worker 1 posts 1,000 events to its own worker (ctx.post, the local queue).
     Benchmark("SameCorePostDispatch") { _ in
-        rig.run(events) { _ = try? rig.engine.post(Go(count: UInt64(events)), as: rig.sameGo, lane: rig.lane, to: .worker(WorkerID(1))) }
+        rig.run(events) {
+            _ = try? rig.engine.post(
+                Go(count: UInt64(events)), as: rig.sameGo, lane: rig.lane, to: .worker(WorkerID(1)))
+        }
     }
 
     // The benchmark thread (not a worker) posts 1,000 events to worker 1 through its MPSC ring.
@@ -107,7 +116,11 @@ let benchmarks: @Sendable () -> Void = {
         rig.run(events) {
             for i in 0..<events {
                 while true {
-                    do { try rig.engine.post(Tick(value: UInt64(i), stamp: 0), as: rig.tick, lane: rig.lane, to: .worker(WorkerID(1))); break } catch {}
+                    do {
+                        try rig.engine.post(
+                            Tick(value: UInt64(i), stamp: 0), as: rig.tick, lane: rig.lane, to: .worker(WorkerID(1)))
+                        break
+                    } catch {}
                 }
             }
         }

@@ -26,24 +26,40 @@ let flagsWithValue: Set<String> = ["--runs", "--json", "--plot", "--markdown"]
 var names: [String] = []
 var skip = false
 for a in args {
-    if skip { skip = false; continue }
-    if flagsWithValue.contains(a) { skip = true; continue }
+    if skip {
+        skip = false
+        continue
+    }
+    if flagsWithValue.contains(a) {
+        skip = true
+        continue
+    }
     if a.hasPrefix("--") { continue }
     names.append(a)
 }
-let options = BenchOptions(scenarios: names, runs: value(after: "--runs", in: args).flatMap(Int.init),
-                           quick: args.contains("--quick"), json: value(after: "--json", in: args),
-                           plot: value(after: "--plot", in: args))
+let options = BenchOptions(
+    scenarios: names, runs: value(after: "--runs", in: args).flatMap(Int.init),
+    quick: args.contains("--quick"), json: value(after: "--json", in: args),
+    plot: value(after: "--plot", in: args))
 do {
     let scenarios = try options.resolve()
-    let config = BenchConfig(engine: .hostDefault, engineSource: "embedded default", quick: options.quick, runs: options.runs)
+    let config = BenchConfig(
+        engine: .hostDefault, engineSource: "embedded default", quick: options.quick, runs: options.runs)
     let harness = Harness(config: config, extra: [nio])
     let report = try harness.run(scenarios, progress: !args.contains("--no-progress"))
-    print("spindle-bench-nio — \(config.engineSource), \(config.runs) runs per row (median, min–max), \(config.quick ? "quick" : "full") sizes")
+    print(
+        "spindle-bench-nio — \(config.engineSource), \(config.runs) runs per row (median, min–max), \(config.quick ? "quick" : "full") sizes"
+    )
     print(TableReport(report).render())
     print(report.renderTargets())
-    if let json = options.json { try report.writeJSON(to: json); print("wrote \(json)") }
-    if let plot = options.plot { try SVGPlot(report).write(to: plot); print("wrote \(plot)") }
+    if let json = options.json {
+        try report.writeJSON(to: json)
+        print("wrote \(json)")
+    }
+    if let plot = options.plot {
+        try SVGPlot(report).write(to: plot)
+        print("wrote \(plot)")
+    }
     if let md = value(after: "--markdown", in: args) {
         try TableReport(report).markdown().write(toFile: md, atomically: true, encoding: .utf8)
         print("wrote \(md)")

@@ -16,8 +16,8 @@ extern "C" {
 
 /* The raw rings use Spindle's geometry: 64-byte slots, 4096 of them, batches of 32. */
 #define CBP_SLOT_SIZE 64
-#define CBP_CAPACITY 4096
-#define CBP_BATCH 32
+#define CBP_CAPACITY  4096
+#define CBP_BATCH     32
 
 /** One measured trial of a peer. */
 typedef struct cbp_trial {
@@ -93,7 +93,8 @@ typedef enum cbp_fifo { CBP_FIFO_MPSC = 0, CBP_FIFO_MUTEXQ = 1 } cbp_fifo;
  *  into `samples` (at most `max_samples`). With
  *  `flood == 0` it posts `probes` probes one at a time (the unflooded baseline). */
 int cbp_prio_fifo(cbp_fifo kind, uint64_t flood, uint64_t probes, uint32_t backlog, uint32_t probe_every,
-                  uint32_t work_iters, int producer_cpu, int consumer_cpu, uint64_t *samples, uint64_t max_samples, cbp_trial *out);
+                  uint32_t work_iters, int producer_cpu, int consumer_cpu, uint64_t *samples, uint64_t max_samples,
+                  cbp_trial *out);
 
 #ifdef __cplusplus
 }
