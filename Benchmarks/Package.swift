@@ -18,7 +18,7 @@ let package = Package(
         .package(path: ".."),
         // Only the malloc interposer: the ARC (runtime) interposer crashes on Linux.
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
-        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // `spindle bench` plus SwiftNIO's EventLoop.execute as one more peer, in the same process.
