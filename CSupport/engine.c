@@ -86,7 +86,7 @@ static sp_spsc *sp_create_spsc(sp_engine *e, sp_worker *dst, uint32_t lane) {
     void *mem = sp_map_on_node(bytes, dst->node, e->cfg.numa_policy);
     if (!mem) return NULL;
     atomic_fetch_add_explicit(&e->ring_bytes, bytes, memory_order_relaxed);
-    return sp_spsc_init(mem, cap);
+    return sp_spsc_init(mem, cap, dst->id);
 }
 
 /* The SPSC ring src → dst for a lane; created on first use when it was not made at start (a
@@ -98,6 +98,7 @@ sp_spsc *sp_engine_pair_ring_slow(sp_worker *src, sp_worker *dst, uint32_t lane)
     /* release: pairs with the consumer's acquire load in lanes.c — the ring is initialised
      * before the consumer can see its pointer. */
     atomic_store_explicit(slot, r, memory_order_release);
+    src->fast.out[lane * src->worker_count + dst->id] = (sp_spsc_producer *)r; /* producer-owned */
     atomic_store_explicit(&src->pairs_created, atomic_load_explicit(&src->pairs_created, memory_order_relaxed) + 1,
                           memory_order_relaxed);
     return r;
@@ -124,6 +125,10 @@ void sp_wake_slow(sp_worker *self, sp_worker *d) {
         sp_eventfd_wake(d);
         atomic_fetch_add_explicit(&d->foreign_wakeups, 1, memory_order_relaxed);
     }
+}
+
+void sp_worker_wake(sp_worker *w, uint32_t dest) {
+    sp_wake_slow(w, w->engine->workers[dest]);
 }
 
 void sp_wake_all(sp_engine *e) {
@@ -160,7 +165,10 @@ static sp_worker *sp_worker_create(sp_engine *e, uint32_t id, char *msg, size_t 
     int node = numa_available() >= 0 ? numa_node_of_cpu(c->cpus[id]) : 0;
     if (node < 0) node = 0;
     size_t in_bytes = (size_t)e->lane_count * e->worker_count * sizeof(_Atomic(sp_spsc *));
-    size_t bytes = sp_page_round(sizeof(sp_worker) + in_bytes);
+    size_t out_bytes = (size_t)e->lane_count * e->worker_count * sizeof(sp_spsc_producer *);
+    size_t sleep_bytes = (size_t)e->worker_count * sizeof(uint32_t *);
+    size_t dirty_bytes = out_bytes;
+    size_t bytes = sp_page_round(sizeof(sp_worker) + in_bytes + out_bytes + sleep_bytes + dirty_bytes);
     sp_worker *w = sp_map_on_node(bytes, node, c->numa_policy);
     if (!w) {
         sp_msg(msg, len, "cannot map worker memory: %s (worker %d)", strerror(errno), (int)id);
@@ -183,6 +191,13 @@ static sp_worker *sp_worker_create(sp_engine *e, uint32_t id, char *msg, size_t 
         return NULL;
     }
     _Atomic(sp_spsc *) *in = (_Atomic(sp_spsc *) *)(w + 1);
+    w->fast.id = id;
+    w->fast.worker_count = e->worker_count;
+    w->fast.lane_count = e->lane_count;
+    w->fast.light_barrier = (uint32_t)sp_membarrier_ok;
+    w->fast.out = (sp_spsc_producer **)((char *)in + in_bytes);
+    w->fast.sleeping = (uint32_t **)((char *)w->fast.out + out_bytes);
+    w->fast.dirty = (sp_spsc_producer **)((char *)w->fast.sleeping + sleep_bytes);
     for (uint32_t l = 0; l < e->lane_count; l++) {
         const sp_lane_config *lc = &c->lanes[l];
         sp_lane_state *ls = &w->lanes[l];
@@ -192,7 +207,7 @@ static sp_worker *sp_worker_create(sp_engine *e, uint32_t id, char *msg, size_t 
         ls->quantum = lc->policy == SP_POLICY_WEIGHTED ? lc->weight * lc->max_batch : 0;
         ls->on_full = lc->on_full;
         ls->in = in + (size_t)l * e->worker_count;
-        if (lc->policy == SP_POLICY_STRICT) w->strict_count = l + 1;
+        if (lc->policy == SP_POLICY_STRICT) w->strict_count = w->fast.strict_count = l + 1;
         size_t sb = sp_page_round(sp_spsc_bytes(lc->capacity)), mb = sp_page_round(sp_mpsc_bytes(lc->capacity));
         void *lm = sp_map_on_node(sb, node, c->numa_policy);
         void *mm = sp_map_on_node(mb, node, c->numa_policy);
@@ -203,7 +218,8 @@ static sp_worker *sp_worker_create(sp_engine *e, uint32_t id, char *msg, size_t 
             sp_worker_free(e, w);
             return NULL;
         }
-        ls->local = sp_spsc_init(lm, lc->capacity);
+        ls->local = sp_spsc_init(lm, lc->capacity, id);
+        w->fast.out[l * e->worker_count + id] = (sp_spsc_producer *)ls->local;
         ls->mpsc = sp_mpsc_init(mm, lc->capacity);
         atomic_fetch_add_explicit(&e->ring_bytes, sb + mb, memory_order_relaxed);
     }
@@ -280,6 +296,9 @@ sp_engine *sp_engine_start(const sp_config *cfg, const sp_callbacks *cb, int *er
             return NULL;
         }
     }
+    for (uint32_t i = 0; i < e->worker_count; i++)
+        for (uint32_t d = 0; d < e->worker_count; d++)
+            e->workers[i]->fast.sleeping[d] = (uint32_t *)&e->workers[d]->sleeping;
     /* Every pair's rings up front while that stays small; beyond the threshold they are made on
      * first use (DESIGN rule 7: N×N×L rings is fine at 2 cores and gigabytes at 128). */
     uint64_t pair_bytes = 0;
@@ -298,6 +317,7 @@ sp_engine *sp_engine_start(const sp_config *cfg, const sp_callbacks *cb, int *er
                         return NULL;
                     }
                     atomic_store_explicit(&e->workers[d]->lanes[l].in[s], r, memory_order_relaxed);
+                    e->workers[s]->fast.out[l * e->worker_count + d] = (sp_spsc_producer *)r;
                 }
     }
     uint32_t started = 0;

@@ -13,6 +13,7 @@
 #include "barrier.h"
 #include "ring.h"
 #include "spindle.h"
+#include "spindle_fast.h"
 
 struct sp_backend_ops;
 
@@ -36,6 +37,9 @@ struct sp_worker {
     int event_fd;  /* foreign threads (and the epoll backend) wake the worker through it */
     int ring_fd;   /* io_uring fd for MSG_RING wake-ups from other workers (-1: none) */
 
+    /* The producer's fast-path view (spindle_fast.h), its own line: read on every post. */
+    _Alignas(SP_CACHELINE) sp_worker_fast fast;
+
     _Alignas(SP_CACHELINE) sp_engine *engine;
     uint32_t id, cpu;
     int node;
@@ -55,6 +59,9 @@ struct sp_worker {
     _Alignas(SP_CACHELINE) _Atomic uint64_t foreign_wakeups; /* written by foreign threads (RMW) */
     size_t mapping_bytes;
 };
+
+_Static_assert(__builtin_offsetof(struct sp_worker, fast) == SP_WORKER_FAST_OFFSET, "spindle_fast.h layout");
+_Static_assert(__builtin_offsetof(struct sp_worker, sleeping) == 0, "sleep flag first");
 
 /* The backend interface (uring.c, poll.c): how a worker sleeps and is woken. */
 typedef struct sp_backend_ops {
@@ -114,6 +121,12 @@ void sp_unmap(void *p, size_t bytes);
 /* worker.c */
 void *sp_worker_main(void *arg);
 extern __thread sp_worker *sp_tls_worker;
+
+/* post.c: publishes what the fast path deferred (at the end of every batch, before sleeping). */
+void sp_worker_flush_slow(sp_worker *w);
+static inline void sp_worker_flush(sp_worker *w) {
+    if (__builtin_expect(w->fast.ndirty != 0, 0)) sp_worker_flush_slow(w);
+}
 
 /* tune.c */
 void sp_worker_take_tuning(sp_worker *w);

@@ -5,6 +5,7 @@
  * most max_batch events. When every lane is backlogged a weighted lane's share of a round is at
  * least quantum / (Σ budgets + Σ quanta): no lane starves.
  */
+#include "clock.h"
 #include "engine.h"
 
 enum { SP_SRC_LOCAL = 0, SP_SRC_MPSC = 1, SP_SRC_PEERS = 2 };
@@ -27,9 +28,12 @@ static inline void sp_notify_blocked(sp_mpsc *r) {
 
 static inline void sp_run_batch(sp_worker *w, sp_lane_state *ls, uint32_t lane, sp_slot *slots, uint32_t n) {
     sp_engine *e = w->engine;
-    uint64_t t0 = w->slow_ns ? sp_now_ns() : 0;
+    uint64_t t0 = w->slow_ns ? sp_coarse_ns() : 0;
     uint32_t failed = e->cb.dispatch(e->cb.context, w, lane, slots, n);
-    if (t0 && sp_now_ns() - t0 > w->slow_ns) sp_bump(&w->slow_batches, 1);
+    if (t0 && sp_coarse_ns() - t0 > w->slow_ns) sp_bump(&w->slow_batches, 1);
+    /* Publish what the handlers posted cross-core (deferred by spindle_fast.h) before counting the
+     * batch handled: quiescence (handled == enqueued) must never see their events missing. */
+    sp_worker_flush(w);
     /* handled grows before the ring's head: enqueued = handled + pending may be over by this
      * batch for an instant, never under (and quiescence needs handled to catch up). */
     sp_bump(&ls->handled, n);

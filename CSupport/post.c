@@ -77,6 +77,19 @@ int sp_worker_post(sp_worker *w, uint32_t dest, uint32_t lane, uint32_t kind, ui
     return sp_worker_post_n(w, dest, lane, kind, flags, payload, 0, len, 1);
 }
 
+void sp_worker_flush_slow(sp_worker *w) {
+    uint32_t n = w->fast.ndirty;
+    w->fast.ndirty = 0;
+    uint32_t published = 0;
+    for (uint32_t i = 0; i < n; i++) published |= (uint32_t)sp_spsc_publish((sp_spsc *)w->fast.dirty[i]);
+    if (!published) return;
+    sp_light_barrier(); /* pairs with the sleeper's heavy barrier, as in sp_wake_if_sleeping */
+    for (uint32_t i = 0; i < n; i++) {
+        sp_worker *d = w->engine->workers[((sp_spsc *)w->fast.dirty[i])->consumer];
+        if (atomic_load_explicit(&d->sleeping, memory_order_relaxed)) sp_wake_slow(w, d);
+    }
+}
+
 /* ---- from a foreign thread ------------------------------------------------------------------- */
 
 static int sp_futex_wait(_Atomic uint32_t *word, uint32_t expected, const struct timespec *timeout) {

@@ -11,10 +11,15 @@
 #include "profile.h"
 #include "topology.h"
 
-static void add_warning(char *warn, size_t len, const char *line) {
-    if (!warn || !len) return;
-    size_t o = strnlen(warn, len);
-    snprintf(warn + o, len - o, "%s%s", o ? "\n" : "", line);
+/* Counts one drift warning; its line goes into `warn` (when given) and the first one into `first`
+ * (the refusal's one line under SP_PROFILE_STRICT, which needs no warn buffer). */
+static int add_warning(char *warn, size_t len, char *first, const char *line, int count) {
+    if (count == 0) snprintf(first, SP_PROFILE_MSG_MAX, "%s", line);
+    if (warn && len) {
+        size_t o = strnlen(warn, len);
+        snprintf(warn + o, len - o, "%s%s", o ? "\n" : "", line);
+    }
+    return count + 1;
 }
 
 static int same_layout(const sp_host_facts *a, const sp_host_facts *b) {
@@ -27,7 +32,8 @@ int sp_profile_check_host(const sp_config *cfg, const sp_host_facts *ph, const s
                           const uint64_t *allowed, unsigned flags, const char *name, char *warn, size_t warn_len,
                           char *msg, size_t msg_len) {
     sp_pf_ctx c = {.name = name ? name : "profile", .msg = msg, .len = msg_len};
-    char have[1024], line[SP_PROFILE_MSG_MAX];
+    char have[1024], line[SP_PROFILE_MSG_MAX], first[SP_PROFILE_MSG_MAX];
+    first[0] = 0;
     if (warn && warn_len) warn[0] = 0;
     if (msg && msg_len) msg[0] = 0;
     uint64_t online[SP_CPU_WORDS] = {0};
@@ -49,47 +55,40 @@ int sp_profile_check_host(const sp_config *cfg, const sp_host_facts *ph, const s
                                "CPU %u (allowed here: %s)", cpu, have[0] ? have : "none");
         }
     }
-    int drift = 0;
+    int drift = 0; /* warning lines so far */
     if (ph->cpu_span == 0) {
         snprintf(line, sizeof line,
                  "%s: HOST host = (none): rule a profile carries the facts detect saw; fix: run `spindle profile "
                  "detect` on the target host and keep its [host] table",
                  c.name);
-        add_warning(warn, warn_len, line);
-        drift = 1;
+        drift = add_warning(warn, warn_len, first, line, drift);
     } else {
         if (strncmp(ph->cpu_model, here->cpu_model, SP_HOST_STRING_MAX) != 0) {
             snprintf(line, sizeof line,
                      "%s: HOST host.cpu_model = \"%.63s\": rule same CPU model as here (\"%.63s\"); fix: re-run detect "
                      "on this host",
                      c.name, ph->cpu_model, here->cpu_model);
-            add_warning(warn, warn_len, line);
-            drift = 1;
+            drift = add_warning(warn, warn_len, first, line, drift);
         }
         if (!same_layout(ph, here)) {
             snprintf(line, sizeof line,
                      "%s: HOST host.numa_node_cpus = %u nodes over %u CPUs: rule same NUMA layout as here (%u nodes "
                      "over %u CPUs, distances equal); fix: re-run detect on this host",
                      c.name, ph->numa_nodes, ph->cpu_span, here->numa_nodes, here->cpu_span);
-            add_warning(warn, warn_len, line);
-            drift = 1;
+            drift = add_warning(warn, warn_len, first, line, drift);
         }
         if (strncmp(ph->kernel, here->kernel, SP_HOST_STRING_MAX) != 0) {
             snprintf(line, sizeof line,
                      "%s: HOST host.kernel = \"%.63s\": rule same kernel as here (\"%.63s\"); fix: re-run detect on "
                      "this host",
                      c.name, ph->kernel, here->kernel);
-            add_warning(warn, warn_len, line);
-            drift = 1;
+            drift = add_warning(warn, warn_len, first, line, drift);
         }
     }
     if (drift && (flags & SP_PROFILE_STRICT)) {
         /* The first warning is the refusal's one line. */
-        if (msg && msg_len && warn) {
-            size_t n = strcspn(warn, "\n");
-            snprintf(msg, msg_len, "%.*s (--strict)", (int)(n < msg_len ? n : msg_len - 1), warn);
-        }
+        if (msg && msg_len) snprintf(msg, msg_len, "%s (--strict)", first);
         return SP_PROFILE_EDRIFT;
     }
-    return 0;
+    return drift;
 }

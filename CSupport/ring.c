@@ -3,8 +3,9 @@
 size_t sp_spsc_bytes(uint32_t capacity) { return sizeof(sp_spsc) + (size_t)capacity * sizeof(sp_slot); }
 size_t sp_mpsc_bytes(uint32_t capacity) { return sizeof(sp_mpsc) + (size_t)capacity * sizeof(sp_slot); }
 
-sp_spsc *sp_spsc_init(void *mem, uint32_t capacity) {
+sp_spsc *sp_spsc_init(void *mem, uint32_t capacity, uint32_t consumer) {
     sp_spsc *r = mem;
+    r->consumer = consumer;
     sp_slot *slots = (sp_slot *)(r + 1);
     r->p_mask = r->c_mask = capacity - 1;
     r->p_slots = r->c_slots = slots;

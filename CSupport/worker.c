@@ -86,6 +86,7 @@ void *sp_worker_main(void *arg) {
             idle_since = 0;
             continue;
         }
+        sp_worker_flush(w); /* posts made outside a batch (worker_started hooks) */
         uint32_t st = atomic_load_explicit(&e->state, memory_order_acquire);
         if (st == SP_STATE_ABORT || st == SP_STATE_DRAINED) break;
         if (st == SP_STATE_STOPPING && sp_engine_quiescent(e)) {

@@ -139,7 +139,10 @@ long sp_profile_encode(const sp_config *cfg, const sp_host_facts *host, const ch
 
 /** Host rules: every CPU of the profile exists here and is allowed (affinity ∩ cgroup cpuset);
  *  drift of CPU model, NUMA layout or kernel since detect is written as warning lines into `warn`
- *  (newline-separated) and refuses with SP_PROFILE_EDRIFT under SP_PROFILE_STRICT. */
+ *  (newline-separated; may be NULL) and refuses with SP_PROFILE_EDRIFT under SP_PROFILE_STRICT.
+ *  Returns the number of warning lines (0 when the host has not drifted) or a negative code with
+ *  one line in `msg`. Allocates nothing and formats nothing when the host has not drifted, so a
+ *  caller can pass no `warn` buffer first and ask again for the text only when the count is > 0. */
 int sp_profile_check_host(const sp_config *cfg, const sp_host_facts *profile_host, const sp_host_facts *here,
                           const uint64_t *allowed, unsigned flags, const char *name, char *warn, size_t warn_len,
                           char *msg, size_t msg_len);

@@ -28,12 +28,14 @@ public struct Profile: ~Copyable {
     /// - Throws: ``SpindleError`` with code ``SpindleError/Code/invalidProfile`` and one line
     ///   naming file, section, key, value, rule and fix.
     public init(contentsOf path: String, allowWritableByOthers: Bool = false) throws(SpindleError) {
-        var err: Int32 = 0
-        var msg = [CChar](repeating: 0, count: Int(SP_PROFILE_MSG_MAX))
         let flags: UInt32 = allowWritableByOthers ? UInt32(SP_PROFILE_ALLOW_WRITABLE) : 0
-        guard let h = sp_profile_open(path, flags, &err, &msg, msg.count) else {
-            throw SpindleError(.invalidProfile, cMessage(msg))
+        // The message buffer is on the stack and read only on failure: a successful load allocates
+        // nothing but the C handle and builds no string.
+        let (h, failure) = withMessageBuffer { msg, len in
+            var err: Int32 = 0
+            return sp_profile_open(path, flags, &err, msg, len)
         }
+        guard let h else { throw SpindleError(.invalidProfile, failure) }
         self.handle = h
         self.path = path
     }
@@ -41,12 +43,13 @@ public struct Profile: ~Copyable {
     /// Validates profile bytes held in memory (wraps `sp_profile_from_memory`); `name` stands for
     /// the file in messages.
     public init(bytes: [UInt8], name: String = "profile") throws(SpindleError) {
-        var err: Int32 = 0
-        var msg = [CChar](repeating: 0, count: Int(SP_PROFILE_MSG_MAX))
-        let h = bytes.withUnsafeBytes { buf in
-            sp_profile_from_memory(buf.baseAddress, buf.count, name, &err, &msg, msg.count)
+        let (h, failure) = withMessageBuffer { msg, len in
+            var err: Int32 = 0
+            return bytes.withUnsafeBytes { buf in
+                sp_profile_from_memory(buf.baseAddress, buf.count, name, &err, msg, len)
+            }
         }
-        guard let h else { throw SpindleError(.invalidProfile, cMessage(msg)) }
+        guard let h else { throw SpindleError(.invalidProfile, failure) }
         self.handle = h
         self.path = name
     }
@@ -74,7 +77,8 @@ public struct Profile: ~Copyable {
     /// Checks the host rules against this machine (facts read once per process): every CPU exists
     /// and is allowed by this process's affinity and cgroup cpuset (else throws); CPU model, NUMA
     /// layout or kernel changed since `detect` are returned as warnings (thrown with `strict`).
-    /// - Returns: the warning lines, each naming key, value, rule and fix.
+    /// - Returns: the warning lines, each naming key, value, rule and fix; empty — and nothing
+    ///   allocated — when the host has not drifted.
     public func checkHost(strict: Bool = false) throws(SpindleError) -> [String] {
         var allowed: UnsafePointer<UInt64>? = nil
         let here = sp_host_current(&allowed)
@@ -89,15 +93,47 @@ public struct Profile: ~Copyable {
         _ cfg: UnsafePointer<sp_config>, _ recorded: UnsafePointer<sp_host_facts>, here: UnsafePointer<sp_host_facts>,
         allowed: UnsafePointer<UInt64>?, strict: Bool, name: String
     ) throws(SpindleError) -> [String] {
-        var warn = [CChar](repeating: 0, count: 4 * Int(SP_PROFILE_MSG_MAX))
-        var msg = [CChar](repeating: 0, count: Int(SP_PROFILE_MSG_MAX))
-        let rc = sp_profile_check_host(
-            cfg, recorded, here, allowed, strict ? UInt32(SP_PROFILE_STRICT) : 0, name, &warn, warn.count, &msg,
-            msg.count)
-        if rc != 0 { throw SpindleError(.invalidProfile, cMessage(msg)) }
-        let text = cMessage(warn)
-        return text.isEmpty ? [] : text.split(separator: "\n").map(String.init)
+        let flags: UInt32 = strict ? UInt32(SP_PROFILE_STRICT) : 0
+        // First without a warning buffer: the usual outcome (no drift) costs no allocation.
+        let (count, failure) = withMessageBuffer { msg, len in
+            sp_profile_check_host(cfg, recorded, here, allowed, flags, name, nil, 0, msg, len)
+        }
+        if count < 0 { throw SpindleError(.invalidProfile, failure) }
+        if count == 0 { return [] }
+        // Drift: ask again for the lines (the rules are pure, so the answer is the same).
+        var warn = [CChar](repeating: 0, count: Int(count) * Int(SP_PROFILE_MSG_MAX))
+        _ = sp_profile_check_host(cfg, recorded, here, allowed, flags, name, &warn, warn.count, nil, 0)
+        return warn.withUnsafeBufferPointer { buf in
+            buf.prefix { $0 != 0 }.split(separator: 0x0A).map { line in
+                line.withUnsafeBufferPointer { String(decoding: UnsafeRawBufferPointer($0), as: UTF8.self) }
+            }
+        }
     }
+}
+
+/// Calls `body` with a C message buffer of `SP_PROFILE_MSG_MAX` bytes on the stack; returns its
+/// result and the buffer's line, which is decoded only when `failed` says the call failed.
+@inline(__always)
+func withMessageBuffer<R>(
+    _ body: (UnsafeMutablePointer<CChar>, Int) -> R, failed: (R) -> Bool
+) -> (R, String) {
+    withUnsafeTemporaryAllocation(of: CChar.self, capacity: Int(SP_PROFILE_MSG_MAX)) { buf in
+        buf[0] = 0
+        let result = body(buf.baseAddress!, buf.count)
+        return (result, failed(result) ? String(cString: buf.baseAddress!) : "")
+    }
+}
+
+/// ``withMessageBuffer(_:failed:)`` for calls that return a handle: NULL is failure.
+@inline(__always)
+func withMessageBuffer(_ body: (UnsafeMutablePointer<CChar>, Int) -> OpaquePointer?) -> (OpaquePointer?, String) {
+    withMessageBuffer(body, failed: { $0 == nil })
+}
+
+/// ``withMessageBuffer(_:failed:)`` for calls that return a code: negative is failure.
+@inline(__always)
+func withMessageBuffer(_ body: (UnsafeMutablePointer<CChar>, Int) -> Int32) -> (Int32, String) {
+    withMessageBuffer(body, failed: { $0 < 0 })
 }
 
 extension Engine.Configuration {
@@ -133,9 +169,4 @@ extension Engine.Configuration {
         log("spindle: no profile; using the embedded default (\(cfg.cpus.count) workers on every allowed CPU, lanes critical/high/normal/bulk, spin 50 µs)")
         return cfg
     }
-}
-
-/// The NUL-terminated text in a C message buffer.
-func cMessage(_ buf: [CChar]) -> String {
-    String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

@@ -50,7 +50,7 @@ public struct WorkerContext: ~Copyable {
         let dest = destination?.raw(workerCount: _local.pointee.workerCount) ?? SP_DEST_SELF
         var e = event
         let rc = withUnsafeBytes(of: &e) {
-            sp_worker_post(_worker, dest, UInt32(truncatingIfNeeded: lane.index), kind.index, 0, $0.baseAddress,
+            sp_worker_post_fast(_worker, dest, UInt32(truncatingIfNeeded: lane.index), kind.index, 0, $0.baseAddress,
                            UInt32(MemoryLayout<E>.size))
         }
         return try _result(rc, dest, lane)

@@ -98,6 +98,46 @@ extension EngineSuites {
             if config.cpus.count > 1 { #expect(Set(workerOfKey.values).count > 1, "32 keys all on one worker") }
         }
 
+        /// A handler's cross-core posts are published in batches (every 32, or when its batch ends);
+        /// mixing them with posts that publish at once (engine.post from the same worker, a strict
+        /// lane) keeps the order per (producer, lane, destination), and nothing waits past the batch.
+        @Test(arguments: backends)
+        func deferredAndImmediatePublishesKeepOrder(backend: Engine.Configuration.Backend) throws {
+            let config = testConfig(workers: 2, backend: backend)
+            guard config.cpus.count == 2 else { return }
+            var builder = Engine.Builder(configuration: config)
+            let recorder = Recorder<Seen>()
+            let bulk = try builder.lane(named: "bulk")
+            let ticks = try builder.register(Tick.self) { t, ctx in
+                recorder.append(Seen(worker: ctx.worker.rawValue, lane: ctx.lane.index, producer: t.producer, seq: t.seq, tag: t.tag))
+            }
+            let holder = Mutex_<Engine?>(nil)
+            let start = try builder.register(Gate.self) { g, ctx in
+                for i in 0..<UInt64(1000) {
+                    let t = Tick(seq: i, producer: 7)
+                    while true {
+                        do throws(PostError) {
+                            if i % 7 == 3 {
+                                try holder.value!.post(t, as: ticks, lane: bulk, to: .worker(WorkerID(1)))
+                            } else {
+                                try ctx.post(t, as: ticks, lane: bulk, to: .worker(WorkerID(1)))
+                            }
+                            break
+                        } catch { sched_yield() }
+                    }
+                }
+                // 5 more, fewer than a publish batch: they must arrive when this batch ends.
+                for i in 1000..<UInt64(1005) { try ctx.post(Tick(seq: i, producer: 7), as: ticks, lane: bulk, to: .worker(WorkerID(1))) }
+            }
+            let engine = try builder.start()
+            holder.value = engine
+            try engine.post(Gate(id: 0), as: start, lane: Lane(index: 0), to: .worker(WorkerID(0)))
+            #expect(eventually { recorder.count == 1005 })
+            holder.value = nil
+            _ = engine.stop()
+            #expect(recorder.all.map(\.seq) == Array(0..<1005))
+        }
+
         /// The mixer is fixed: known keys map to known workers (these values must never change).
         @Test func keyMixerIsStableAcrossRuns() {
             let got = (0..<8).map { sp_key_worker(UInt64($0), 4) }

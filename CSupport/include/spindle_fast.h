@@ -1,0 +1,103 @@
+/*
+ * spindle_fast.h — the inline fast path of a post from a worker (ctx.post), so Swift callers
+ * compile it into their own code: a ring-index check, a 64-byte slot write, a release store and
+ * a look at the destination's sleep flag — no call, no lock, no syscall.
+ *
+ * The structs here mirror the first cache lines of the engine's internal layout (engine.h and
+ * ring.h assert the offsets). They are not API: use the functions.
+ */
+#ifndef SPINDLE_FAST_H
+#define SPINDLE_FAST_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "spindle.h"
+
+/* The producer's side of an SPSC ring (ring.h: sp_spsc). Two cache lines: the first is private
+ * to the producer (written on every post, never read by the consumer, so posting never touches a
+ * line the consumer is polling); the second holds the published tail, written once per publish. */
+typedef struct sp_spsc_producer {
+    uint64_t ptail;      /* filled up to here; [tail, ptail) not yet published */
+    uint64_t head_cache; /* producer's last view of the consumer's head */
+    uint64_t pub;        /* producer's copy of tail (what it last published) */
+    uint64_t mask;
+    sp_slot *slots;
+    uint64_t rejected;
+    uint64_t dropped;
+    uint32_t consumer;   /* the worker that consumes this ring */
+    uint32_t listed;     /* 1 while on the producer's dirty list */
+    uint64_t tail;       /* published: the consumer may read slots below it (release) */
+    uint64_t pad_[7];
+} sp_spsc_producer;
+
+/* What a worker needs to post: at SP_WORKER_FAST_OFFSET in its (internal) struct. */
+typedef struct sp_worker_fast {
+    uint32_t id;
+    uint32_t worker_count;
+    uint32_t lane_count;
+    uint32_t light_barrier; /* 1: membarrier is registered, the producer side is a compiler barrier */
+    uint32_t strict_count;  /* lanes [0, strict_count) publish every post at once */
+    uint32_t ndirty;        /* rings on the dirty list */
+    sp_spsc_producer **out; /* [lane * worker_count + dest]: own queue for dest == id; NULL until created */
+    uint32_t **sleeping;    /* [dest]: each worker's sleep flag */
+    sp_spsc_producer **dirty; /* rings with filled, unpublished slots: published when the batch ends */
+    uint64_t pad_[2];
+} sp_worker_fast;
+
+/* Cross-core posts from a handler to a weighted lane are published every this many events, or
+ * when the handler's batch ends (like NIO's flush at channelReadComplete): the destination sees
+ * whole batches, and the cache line holding the ring's tail moves between cores once per batch
+ * instead of once per event. Strict lanes and a worker's own queue publish every post. */
+#define SP_PUBLISH_BATCH 32
+
+#define SP_WORKER_FAST_OFFSET 64
+
+/** Wakes worker `dest` if it sleeps (the slow half of the fast path). */
+void sp_worker_wake(sp_worker *w, uint32_t dest);
+
+/** ``sp_worker_post`` with its common case inline: destination a worker index or SP_DEST_SELF,
+ *  ring not full. Anything else (spread, a full ring, a ring not yet created, bad arguments) takes
+ *  the out-of-line path, which does the same and handles the rest. */
+static inline __attribute__((always_inline)) int sp_worker_post_fast(sp_worker *w, uint32_t dest, uint32_t lane, uint32_t kind, uint32_t flags,
+                                      const void *payload, uint32_t len) {
+    const sp_worker_fast *f = (const sp_worker_fast *)((const char *)w + SP_WORKER_FAST_OFFSET);
+    if (dest == SP_DEST_SELF) dest = f->id;
+    if (__builtin_expect(dest >= f->worker_count || lane >= f->lane_count, 0))
+        return sp_worker_post(w, dest, lane, kind, flags, payload, len);
+    sp_spsc_producer *r = f->out[lane * f->worker_count + dest];
+    if (__builtin_expect(r == 0, 0)) return sp_worker_post(w, dest, lane, kind, flags, payload, len);
+    uint64_t pt = r->ptail;
+    /* Looks full by the cached head: the out-of-line path re-reads head (acquire) or refuses. */
+    if (__builtin_expect(pt - r->head_cache > r->mask, 0)) return sp_worker_post(w, dest, lane, kind, flags, payload, len);
+    sp_slot *s = &r->slots[pt & r->mask];
+    s->kind = kind;
+    s->flags = flags;
+    memcpy(s->payload, payload, len);
+    r->ptail = pt + 1;
+    if (dest == f->id) {
+        /* Own queue: the consumer is this thread; publishing is a plain store. */
+        r->pub = pt + 1;
+        __atomic_store_n(&r->tail, pt + 1, __ATOMIC_RELEASE);
+        return SP_OK;
+    }
+    if (lane >= f->strict_count && pt + 1 - r->pub < SP_PUBLISH_BATCH) {
+        if (!r->listed) {
+            r->listed = 1;
+            ((sp_worker_fast *)f)->dirty[((sp_worker_fast *)f)->ndirty++] = r;
+        }
+        return SP_OK;
+    }
+    /* release: pairs with the consumer's acquire of tail (ring.h sp_spsc_peek). */
+    r->pub = pt + 1;
+    __atomic_store_n(&r->tail, pt + 1, __ATOMIC_RELEASE);
+    /* The light side of the sleep handshake (barrier.h): then look at the sleep flag. */
+    if (f->light_barrier)
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    else
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (__builtin_expect(__atomic_load_n(f->sleeping[dest], __ATOMIC_RELAXED) != 0, 0)) sp_worker_wake(w, dest);
+    return SP_OK;
+}
+
+#endif
