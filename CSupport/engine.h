@@ -34,6 +34,7 @@ struct sp_worker {
     /* Read by every producer on every post: the sleep flag and how to wake. Its own line, so
      * the worker's frequent writes to its scheduling state below do not evict it. */
     _Alignas(SP_CACHELINE) _Atomic uint32_t sleeping;
+    _Atomic uint32_t urgent; /* a strict lane got work: cut the weighted batch short (spindle_fast.h) */
     int event_fd;  /* foreign threads (and the epoll backend) wake the worker through it */
     int ring_fd;   /* io_uring fd for MSG_RING wake-ups from other workers (-1: none) */
 
@@ -62,6 +63,7 @@ struct sp_worker {
 
 _Static_assert(__builtin_offsetof(struct sp_worker, fast) == SP_WORKER_FAST_OFFSET, "spindle_fast.h layout");
 _Static_assert(__builtin_offsetof(struct sp_worker, sleeping) == 0, "sleep flag first");
+_Static_assert(__builtin_offsetof(struct sp_worker, urgent) == 4, "urgent flag right after it");
 
 /* The backend interface (uring.c, poll.c): how a worker sleeps and is woken. */
 typedef struct sp_backend_ops {

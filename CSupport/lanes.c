@@ -26,10 +26,22 @@ static inline void sp_notify_blocked(sp_mpsc *r) {
     }
 }
 
-static inline void sp_run_batch(sp_worker *w, sp_lane_state *ls, uint32_t lane, sp_slot *slots, uint32_t n) {
+static inline uint32_t sp_run_batch(sp_worker *w, sp_lane_state *ls, uint32_t lane, sp_slot *slots, uint32_t n) {
     sp_engine *e = w->engine;
     uint64_t t0 = w->slow_ns ? sp_coarse_ns() : 0;
-    uint32_t failed = e->cb.dispatch(e->cb.context, w, lane, slots, n);
+    /* A weighted batch may be cut short for a strict lane only while one has budget left in this
+     * round; otherwise the flag would cut every batch to one event without serving anything. */
+    uint32_t arg = lane;
+    if (lane >= w->strict_count) {
+        for (uint32_t s = 0; s < w->strict_count; s++)
+            if (w->lanes[s].used < w->lanes[s].budget) {
+                arg |= SP_DISPATCH_PREEMPTIBLE;
+                break;
+            }
+    }
+    uint64_t r = e->cb.dispatch(e->cb.context, w, arg, slots, n);
+    uint32_t failed = (uint32_t)r, done = (uint32_t)(r >> 32);
+    if (__builtin_expect(done < n, 0)) n = done; /* stopped early: a strict lane has work */
     if (t0 && sp_coarse_ns() - t0 > w->slow_ns) sp_bump(&w->slow_batches, 1);
     /* Publish what the handlers posted cross-core (deferred by spindle_fast.h) before counting the
      * batch handled: quiescence (handled == enqueued) must never see their events missing. */
@@ -39,6 +51,7 @@ static inline void sp_run_batch(sp_worker *w, sp_lane_state *ls, uint32_t lane, 
     sp_bump(&ls->handled, n);
     if (failed) sp_bump(&ls->failed, failed);
     sp_bump(&w->batches, 1);
+    return n;
 }
 
 /* One batch from one of the lane's sources (round robin between them). Returns events handled. */
@@ -53,12 +66,12 @@ static uint32_t sp_dispatch(sp_worker *w, uint32_t lane, uint32_t max) {
         if (src == SP_SRC_LOCAL) {
             n = sp_spsc_peek(ls->local, max, &slots);
             if (!n) continue;
-            sp_run_batch(w, ls, lane, slots, n);
+            n = sp_run_batch(w, ls, lane, slots, n);
             sp_spsc_release(ls->local, n);
         } else if (src == SP_SRC_MPSC) {
             n = sp_mpsc_peek(ls->mpsc, max, &slots);
             if (!n) continue;
-            sp_run_batch(w, ls, lane, slots, n);
+            n = sp_run_batch(w, ls, lane, slots, n);
             sp_mpsc_release(ls->mpsc, n);
             if (ls->on_full == SP_ON_FULL_BLOCK) sp_notify_blocked(ls->mpsc);
         } else {
@@ -68,7 +81,7 @@ static uint32_t sp_dispatch(sp_worker *w, uint32_t lane, uint32_t max) {
             if (!r) continue;
             n = sp_spsc_peek(r, max, &slots);
             if (!n) continue;
-            sp_run_batch(w, ls, lane, slots, n);
+            n = sp_run_batch(w, ls, lane, slots, n);
             sp_spsc_release(r, n);
         }
         /* Stay on a source that still has work only if it is the sole busy one: moving the cursor
@@ -102,6 +115,8 @@ static inline int sp_aborting(sp_worker *w) {
  * again from lane 0 so a higher strict lane never waits behind a lower one. */
 static uint32_t sp_serve_strict(sp_worker *w) {
     uint32_t total = 0;
+    /* Clear before looking: an event published after this store sets the flag again. */
+    if (atomic_load_explicit(&w->urgent, memory_order_relaxed)) atomic_store_explicit(&w->urgent, 0, memory_order_relaxed);
 again:
     for (uint32_t l = 0; l < w->strict_count; l++) {
         sp_lane_state *ls = &w->lanes[l];

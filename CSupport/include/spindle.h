@@ -117,8 +117,11 @@ typedef struct sp_engine sp_engine;
 typedef struct sp_worker sp_worker;
 
 /** Called once per batch on a worker thread: `count` slots of one lane, contiguous in memory.
- *  Returns how many handlers threw (counted as `failed`). */
-typedef uint32_t (*sp_dispatch_fn)(void *context, sp_worker *worker, uint32_t lane, const sp_slot *slots,
+ *  Returns (handled << 32) | failed: how many slots it consumed (all of them, or fewer when a
+ *  weighted lane's batch stops early because a strict lane has work — see
+ *  sp_worker_urgent) and how many of those handlers threw. */
+#define SP_DISPATCH_PREEMPTIBLE 0x80000000u /* or-ed into `lane`: the batch may stop early (see above) */
+typedef uint64_t (*sp_dispatch_fn)(void *context, sp_worker *worker, uint32_t lane, const sp_slot *slots,
                                    uint32_t count);
 /** Called on each worker thread after pinning, before start() returns (build per-worker state). */
 typedef void (*sp_worker_hook_fn)(void *context, sp_worker *worker, uint32_t worker_id);

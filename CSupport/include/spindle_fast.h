@@ -53,6 +53,18 @@ typedef struct sp_worker_fast {
 
 #define SP_WORKER_FAST_OFFSET 64
 
+/** Non-zero when a strict lane of worker `w` received an event since the worker last served its
+ *  strict lanes: a weighted lane's batch in progress stops after the current handler (read once
+ *  per event by the handler loop; set by producers, cleared by the scheduler). */
+static inline __attribute__((always_inline)) uint32_t sp_worker_urgent(const sp_worker *w) {
+    return __atomic_load_n((const uint32_t *)w + 1, __ATOMIC_RELAXED);
+}
+
+/* Tells worker `d` (its sleep flag pointer) that a strict lane has work. */
+static inline __attribute__((always_inline)) void sp_mark_urgent(uint32_t *sleeping_flag) {
+    if (!__atomic_load_n(sleeping_flag + 1, __ATOMIC_RELAXED)) __atomic_store_n(sleeping_flag + 1, 1, __ATOMIC_RELAXED);
+}
+
 /** Wakes worker `dest` if it sleeps (the slow half of the fast path). */
 void sp_worker_wake(sp_worker *w, uint32_t dest);
 
@@ -79,6 +91,7 @@ static inline __attribute__((always_inline)) int sp_worker_post_fast(sp_worker *
         /* Own queue: the consumer is this thread; publishing is a plain store. */
         r->pub = pt + 1;
         __atomic_store_n(&r->tail, pt + 1, __ATOMIC_RELEASE);
+        if (lane < f->strict_count) sp_mark_urgent(f->sleeping[dest]);
         return SP_OK;
     }
     if (lane >= f->strict_count && pt + 1 - r->pub < SP_PUBLISH_BATCH) {
@@ -91,6 +104,7 @@ static inline __attribute__((always_inline)) int sp_worker_post_fast(sp_worker *
     /* release: pairs with the consumer's acquire of tail (ring.h sp_spsc_peek). */
     r->pub = pt + 1;
     __atomic_store_n(&r->tail, pt + 1, __ATOMIC_RELEASE);
+    if (lane < f->strict_count) sp_mark_urgent(f->sleeping[dest]);
     /* The light side of the sleep handshake (barrier.h): then look at the sleep flag. */
     if (f->light_barrier)
         __atomic_signal_fence(__ATOMIC_SEQ_CST);

@@ -15,12 +15,13 @@ extension Engine.Builder {
         let stateIndex = state.index
         let run: HandlerEntry.Run = { slots, count, ctx in
             let s = ctx._state(stateIndex).assumingMemoryBound(to: State.self)
-            var failed: UInt32 = 0
+            var failed: UInt64 = 0
             for i in 0..<count {
                 let e = UnsafeRawPointer(slots + i).load(fromByteOffset: 16, as: E.self)
                 do { try handler(e, &s.pointee, ctx) } catch { failed &+= 1; ctx._report(error) }
+                if ctx._shouldYield && i &+ 1 < count { return UInt64(i &+ 1) << 32 | failed }
             }
-            return failed
+            return UInt64(count) << 32 | failed
         }
         return try _append(HandlerEntry(run: run, release: nil, typeName: "\(E.self)"), inline: true)
     }
@@ -33,12 +34,13 @@ extension Engine.Builder {
     ) throws(SpindleError) -> EventKind<E> {
         try Self._checkInline(E.self)
         let run: HandlerEntry.Run = { slots, count, ctx in
-            var failed: UInt32 = 0
+            var failed: UInt64 = 0
             for i in 0..<count {
                 let e = UnsafeRawPointer(slots + i).load(fromByteOffset: 16, as: E.self)
                 do { try handler(e, ctx) } catch { failed &+= 1; ctx._report(error) }
+                if ctx._shouldYield && i &+ 1 < count { return UInt64(i &+ 1) << 32 | failed }
             }
-            return failed
+            return UInt64(count) << 32 | failed
         }
         return try _append(HandlerEntry(run: run, release: nil, typeName: "\(E.self)"), inline: true)
     }
@@ -54,12 +56,13 @@ extension Engine.Builder {
         let stateIndex = state.index
         let run: HandlerEntry.Run = { slots, count, ctx in
             let s = ctx._state(stateIndex).assumingMemoryBound(to: State.self)
-            var failed: UInt32 = 0
+            var failed: UInt64 = 0
             for i in 0..<count {
                 let e = _takeBox(slots + i, E.self)
                 do { try handler(e, &s.pointee, ctx) } catch { failed &+= 1; ctx._report(error) }
+                if ctx._shouldYield && i &+ 1 < count { return UInt64(i &+ 1) << 32 | failed }
             }
-            return failed
+            return UInt64(count) << 32 | failed
         }
         return try _append(HandlerEntry(run: run, release: { _releaseBox($0, E.self) }, typeName: "\(E.self)"), inline: false)
     }
@@ -70,12 +73,13 @@ extension Engine.Builder {
         _ type: E.Type, handler: @escaping @Sendable (E, borrowing WorkerContext) throws -> Void
     ) throws(SpindleError) -> EventKind<E> {
         let run: HandlerEntry.Run = { slots, count, ctx in
-            var failed: UInt32 = 0
+            var failed: UInt64 = 0
             for i in 0..<count {
                 let e = _takeBox(slots + i, E.self)
                 do { try handler(e, ctx) } catch { failed &+= 1; ctx._report(error) }
+                if ctx._shouldYield && i &+ 1 < count { return UInt64(i &+ 1) << 32 | failed }
             }
-            return failed
+            return UInt64(count) << 32 | failed
         }
         return try _append(HandlerEntry(run: run, release: { _releaseBox($0, E.self) }, typeName: "\(E.self)"), inline: false)
     }

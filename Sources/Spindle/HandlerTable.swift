@@ -6,9 +6,10 @@ import CSpindle
 /// has started, and the trampoline borrows it, so no retain or release happens per event.
 @usableFromInline
 final class HandlerEntry: Sendable {
-    /// Handles `count` consecutive slots of one kind; returns how many handler calls threw.
+    /// Handles up to `count` consecutive slots of one kind; returns `(handled << 32) | failed`.
+    /// A weighted lane's run stops early when a strict lane has work (``WorkerContext/_shouldYield``).
     @usableFromInline
-    typealias Run = @Sendable (UnsafePointer<sp_slot>, Int, borrowing WorkerContext) -> UInt32
+    typealias Run = @Sendable (UnsafePointer<sp_slot>, Int, borrowing WorkerContext) -> UInt64
     /// Releases a boxed payload that was never handled (shutdown).
     @usableFromInline
     typealias Release = @Sendable (UnsafePointer<sp_slot>) -> Void
@@ -55,7 +56,6 @@ final class EngineCore: @unchecked Sendable {
     let factories: [StateFactory]
     let errorHook: (@Sendable (any Error, WorkerID, Lane) -> Void)?
     let laneNames: [String]
-
     init(entries: [HandlerEntry], factories: [StateFactory], errorHook: (@Sendable (any Error, WorkerID, Lane) -> Void)?,
          laneNames: [String]) {
         self.entries = entries
@@ -71,19 +71,24 @@ final class EngineCore: @unchecked Sendable {
 
     /// One batch: group consecutive slots by kind, one call per group.
     @inline(__always)
-    func dispatch(_ worker: OpaquePointer, _ lane: UInt32, _ slots: UnsafePointer<sp_slot>, _ count: Int) -> UInt32 {
+    func dispatch(_ worker: OpaquePointer, _ lane: UInt32, _ slots: UnsafePointer<sp_slot>, _ count: Int) -> UInt64 {
         let local = sp_worker_userdata(worker)!.assumingMemoryBound(to: WorkerLocal.self)
-        let ctx = WorkerContext(worker: worker, local: local, lane: Lane(index: Int(lane)))
-        var failed: UInt32 = 0
+        let ctx = WorkerContext(worker: worker, local: local, lane: Lane(index: Int(lane & 0x7FFF_FFFF)),
+                                preemptible: lane & SP_DISPATCH_PREEMPTIBLE != 0)
+        var failed: UInt64 = 0
         var i = 0
         while i < count {
             let kind = slots[i].kind
             var j = i &+ 1
             while j < count && slots[j].kind == kind { j &+= 1 }
-            failed &+= handlers[Int(kind)]._withUnsafeGuaranteedRef { $0.run(slots + i, j &- i, ctx) }
+            let r = handlers[Int(kind)]._withUnsafeGuaranteedRef { $0.run(slots + i, j &- i, ctx) }
+            failed &+= r & 0xFFFF_FFFF
+            let done = Int(truncatingIfNeeded: r >> 32)
+            if done < j &- i { return UInt64(i &+ done) << 32 | failed }  // cut short for a strict lane
             i = j
+            if i < count && ctx._shouldYield { break }
         }
-        return failed
+        return UInt64(i) << 32 | failed
     }
 
     func workerStarted(_ worker: OpaquePointer, _ id: Int) {

@@ -11,13 +11,21 @@ public struct WorkerContext: ~Copyable {
     @usableFromInline let _local: UnsafeMutablePointer<WorkerLocal>
     /// The lane whose batch is being handled.
     public let lane: Lane
+    /// A weighted lane's batch may stop between two events when a strict lane has work.
+    @usableFromInline let _preemptible: Bool
 
     @usableFromInline
-    init(worker: OpaquePointer, local: UnsafeMutablePointer<WorkerLocal>, lane: Lane) {
+    init(worker: OpaquePointer, local: UnsafeMutablePointer<WorkerLocal>, lane: Lane, preemptible: Bool) {
         self._worker = worker
         self._local = local
         self.lane = lane
+        self._preemptible = preemptible
     }
+
+    /// True when this batch should end after the current event: it is a weighted lane's and a
+    /// strict lane of this worker has just received work. One relaxed load.
+    @inlinable
+    var _shouldYield: Bool { _preemptible && sp_worker_urgent(_worker) != 0 }
 
     /// This worker's id.
     @inlinable public var worker: WorkerID { WorkerID(_local.pointee.id) }
