@@ -78,6 +78,12 @@ int sp_worker_post(sp_worker *w, uint32_t dest, uint32_t lane, uint32_t kind, ui
     return sp_worker_post_n(w, dest, lane, kind, flags, payload, 0, len, 1);
 }
 
+int sp_worker_post_batch(sp_worker *w, uint32_t dest, uint32_t lane, uint32_t kind, uint32_t flags,
+                         const void *payloads, size_t stride, uint32_t len, uint32_t count) {
+    if (count == 0) return SP_OK;
+    return sp_worker_post_n(w, dest, lane, kind, flags, payloads, stride, len, count);
+}
+
 void sp_worker_flush_slow(sp_worker *w) {
     uint32_t n = w->fast.ndirty;
     w->fast.ndirty = 0;

@@ -199,6 +199,10 @@ uint32_t sp_resolve_dest(sp_engine *e, uint32_t dest);
 int sp_worker_post(sp_worker *w, uint32_t dest, uint32_t lane, uint32_t kind, uint32_t flags, const void *payload,
                    uint32_t len);
 
+/** sp_worker_post for `count` events of one kind, `stride` bytes apart: all or nothing, one publish. */
+int sp_worker_post_batch(sp_worker *w, uint32_t dest, uint32_t lane, uint32_t kind, uint32_t flags,
+                         const void *payloads, size_t stride, uint32_t len, uint32_t count);
+
 uint32_t sp_worker_id(const sp_worker *w);
 uint32_t sp_worker_cpu(const sp_worker *w);
 sp_engine *sp_worker_engine(sp_worker *w);

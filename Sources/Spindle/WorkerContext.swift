@@ -64,6 +64,30 @@ public struct WorkerContext: ~Copyable {
         return try _result(rc, dest, lane)
     }
 
+    /// Posts many inline events from a handler to this worker's own queue or to `destination`:
+    /// all or nothing, one publish.
+    /// - Throws: ``PostError`` (`laneFull` when the ring lacks room for all, `batchTooLarge`).
+    @inlinable @discardableResult
+    public func post<E: InlineEvent>(contentsOf events: UnsafeBufferPointer<E>, as kind: EventKind<E>, lane: Lane,
+                                     to destination: Destination? = nil) throws(PostError) -> PostResult
+    {
+        let dest = destination?.raw(workerCount: _local.pointee.workerCount) ?? SP_DEST_SELF
+        let rc = sp_worker_post_batch(_worker, dest, UInt32(truncatingIfNeeded: lane.index), kind.index, 0,
+                                      UnsafeRawPointer(events.baseAddress), MemoryLayout<E>.stride,
+                                      UInt32(MemoryLayout<E>.size), UInt32(truncatingIfNeeded: events.count))
+        return try _result(rc, dest, lane)
+    }
+
+    /// ``post(contentsOf:as:lane:to:)-(UnsafeBufferPointer<E>,_,_,_)`` for an array.
+    @inlinable @discardableResult
+    public func post<E: InlineEvent>(contentsOf events: [E], as kind: EventKind<E>, lane: Lane,
+                                     to destination: Destination? = nil) throws(PostError) -> PostResult
+    {
+        try events.withUnsafeBufferPointer { (buf) throws(PostError) in
+            try post(contentsOf: buf, as: kind, lane: lane, to: destination)
+        }
+    }
+
     /// Posts a boxed event (one allocation); the box is released exactly once.
     @inlinable @discardableResult
     public func post<E: Event>(_ event: E, as kind: EventKind<E>, lane: Lane, to destination: Destination? = nil)

@@ -153,3 +153,33 @@ extension EngineSuites {
         }
     }
 }
+
+extension EngineSuites.OrderingTests {
+    /// `ctx.post(contentsOf:)`: a handler's batch post is all or nothing and keeps order.
+    @Test func handlerBatchPostKeepsOrder() throws {
+        let config = testConfig()
+        var builder = Engine.Builder(configuration: config)
+        let recorder = Recorder<Seen>()
+        let bulk = try builder.lane(named: "bulk")
+        let ticks = try builder.register(Tick.self) { t, ctx in
+            recorder.append(Seen(worker: ctx.worker.rawValue, lane: ctx.lane.index, producer: t.producer, seq: t.seq, tag: t.tag))
+        }
+        let last = config.cpus.count - 1
+        let outcomes = Recorder<String>()
+        let start = try builder.register(Gate.self) { _, ctx in
+            for b in 0..<UInt64(10) {
+                let batch = (0..<UInt64(32)).map { Tick(seq: b * 32 + $0, producer: 3) }
+                try ctx.post(contentsOf: batch, as: ticks, lane: bulk, to: .worker(WorkerID(last)))
+            }
+            do throws(PostError) {
+                try ctx.post(contentsOf: Array(repeating: Tick(seq: 0, producer: 3), count: 5000), as: ticks, lane: bulk)
+            } catch { outcomes.append("\(error.code)") }
+        }
+        let engine = try builder.start()
+        try engine.post(Gate(id: 0), as: start, lane: Lane(index: 0), to: .worker(WorkerID(0)))
+        #expect(eventually { recorder.count == 320 && outcomes.count == 1 })
+        _ = engine.stop()
+        #expect(recorder.all.map(\.seq) == Array(0..<320))
+        #expect(outcomes.all == ["batchTooLarge"])
+    }
+}
