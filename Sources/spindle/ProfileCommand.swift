@@ -30,10 +30,20 @@ struct ProfileCommand: AsyncParsableCommand {
         }
     }
 
+    /// The exit code of every usage error under `spindle profile` (ArgumentParser's own parse
+    /// errors are mapped to it in ``SpindleCLI/main()``).
+    static let usageExitCode = ExitCode(2)
+
     /// Usage errors exit 2, as documented for `validate`.
     static func usage(_ line: String) -> ExitCode {
         complain("usage: \(line)")
-        return ExitCode(2)
+        return usageExitCode
+    }
+
+    /// `spindle profile` without a subcommand is a usage error: the help on stderr, exit 2.
+    func run() throws {
+        ProfileCommand.complain(SpindleCLI.helpMessage(for: ProfileCommand.self))
+        throw ProfileCommand.usageExitCode
     }
 
     struct Detect: ParsableCommand {
