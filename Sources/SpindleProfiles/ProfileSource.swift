@@ -106,19 +106,28 @@ public struct ProfileSource {
         cfg.slow_handler_ns = UInt64(try r.int("slow_batch_us", example: "10000", max: 1 << 40) ?? 10_000) * 1000
     }
 
+    /// 1...31 bytes of ASCII letters, digits, '_' or '-' (the loader's rule for lane names).
+    static func isLaneName(_ name: String) -> Bool {
+        let utf8 = name.utf8
+        return !utf8.isEmpty && utf8.count < Int(SP_LANE_NAME_MAX)
+            && utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7a) || $0 == 0x5f || $0 == 0x2d }
+    }
+
     static func parseLane(_ reader: TOMLTableReader, index: Int) throws(SpindleError) -> sp_lane_config {
         var r = reader
+        // A lane is named by its name in every message once it has a valid one (an unknown key
+        // included); by its index only when the name is missing or invalid.
+        if let v = r.table["name"], v.type == .string, let name = v.string, isLaneName(name) {
+            r.prefix = "lanes.\(name)."
+        }
         try r.rejectUnknownKeys(TOMLSchema.lane)
         guard let name = try r.string("name", example: "\"normal\"") else {
             throw r.missing("name", rule: "every lane has a name", example: "\"normal\"")
         }
-        let utf8 = Array(name.utf8)
-        guard !utf8.isEmpty, utf8.count < Int(SP_LANE_NAME_MAX),
-            utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7a) || $0 == 0x5f || $0 == 0x2d })
-        else {
+        guard isLaneName(name) else {
             throw r.error("name", "\"\(name)\"", rule: "1...31 letters, digits, '_' or '-'", fix: "give the lane a short name like \"bulk\"")
         }
-        r.prefix = "lanes.\(name)."
+        let utf8 = Array(name.utf8)
         var lane = sp_lane_config()
         withUnsafeMutableBytes(of: &lane.name) { buf in for (i, b) in utf8.enumerated() { buf[i] = b } }
         guard let policy = try r.choice("policy", policies) else {

@@ -118,6 +118,12 @@ enum BrokenCases {
         tomlEdit("unknown engine key", "spin_us = 50", "spn_us = 50")
         tomlEdit("unknown top-level table", "[host]", "[hosts]")
         tomlEdit("unknown lane key", "weight = 4", "wieght = 4")
+        tomlEdit(
+            "unknown key in a lane with an invalid name", "name = \"normal\"\npolicy = \"weighted\"\nweight = 4",
+            "name = \"nor mal\"\npolicy = \"weighted\"\nwieght = 4")
+        tomlEdit(
+            "unknown key in a lane without a name", "name = \"normal\"\npolicy = \"weighted\"\nweight = 4",
+            "policy = \"weighted\"\nwieght = 4")
         tomlEdit("spin as a string", "spin_us = 50", "spin_us = \"fast\"")
         tomlEdit("cpus as a string", "cpus = [0, 1]", "cpus = \"0-1\"")
         tomlEdit("weight as a float", "weight = 4", "weight = 4.5")

@@ -148,6 +148,10 @@ enum BrokenExpectations {
         "unknown top-level table":
             "t.toml: (top level) hosts = (a table): rule a documented key of (top level); fix: did you mean `host`?",
         "unknown lane key":
+            "t.toml: [[lanes]] lanes.normal.wieght = 4: rule a documented key of [[lanes]]; fix: did you mean `weight`?",
+        "unknown key in a lane with an invalid name":
+            "t.toml: [[lanes]] lanes[1].wieght = 4: rule a documented key of [[lanes]]; fix: did you mean `weight`?",
+        "unknown key in a lane without a name":
             "t.toml: [[lanes]] lanes[1].wieght = 4: rule a documented key of [[lanes]]; fix: did you mean `weight`?",
         "spin as a string":
             "t.toml: [engine] engine.spin_us = \"fast\": rule an integer, not string; fix: write spin_us = 50",
