@@ -84,6 +84,8 @@ int sp_worker_post_batch(sp_worker *w, uint32_t dest, uint32_t lane, uint32_t ki
     return sp_worker_post_n(w, dest, lane, kind, flags, payloads, stride, len, count);
 }
 
+void sp_worker_flush_now(sp_worker *w) { sp_worker_flush(w); }
+
 void sp_worker_flush_slow(sp_worker *w) {
     uint32_t n = w->fast.ndirty;
     w->fast.ndirty = 0;

@@ -45,10 +45,11 @@ typedef struct sp_worker_fast {
     uint64_t pad_[2];
 } sp_worker_fast;
 
-/* Cross-core posts from a handler to a weighted lane are published every this many events, or
- * when the handler's batch ends (like NIO's flush at channelReadComplete): the destination sees
- * whole batches, and the cache line holding the ring's tail moves between cores once per batch
- * instead of once per event. Strict lanes and a worker's own queue publish every post. */
+/* Cross-core posts from a handler to a weighted lane of an awake worker are published every this
+ * many events, or when the handler's batch ends, or at sp_worker_flush_now (like NIO's flush at
+ * channelReadComplete): the destination sees whole batches, and the cache line holding the
+ * ring's tail moves between cores once per batch instead of once per event. Strict lanes, a
+ * sleeping destination and a worker's own queue are published at every post. */
 #define SP_PUBLISH_BATCH 32
 
 #define SP_WORKER_FAST_OFFSET 64
@@ -64,6 +65,10 @@ static inline __attribute__((always_inline)) uint32_t sp_worker_urgent(const sp_
 static inline __attribute__((always_inline)) void sp_mark_urgent(uint32_t *sleeping_flag) {
     if (!__atomic_load_n(sleeping_flag + 1, __ATOMIC_RELAXED)) __atomic_store_n(sleeping_flag + 1, 1, __ATOMIC_RELAXED);
 }
+
+/** Publishes now what this worker's handler posted cross-core and the engine would otherwise
+ *  publish when the batch ends (ctx.flush()). */
+void sp_worker_flush_now(sp_worker *w);
 
 /** Wakes worker `dest` if it sleeps (the slow half of the fast path). */
 void sp_worker_wake(sp_worker *w, uint32_t dest);
@@ -94,7 +99,9 @@ static inline __attribute__((always_inline)) int sp_worker_post_fast(sp_worker *
         if (lane < f->strict_count) sp_mark_urgent(f->sleeping[dest]);
         return SP_OK;
     }
-    if (lane >= f->strict_count && pt + 1 - r->pub < SP_PUBLISH_BATCH) {
+    /* Defer only towards an awake worker: a sleeping one is published to (and woken) at once. */
+    if (lane >= f->strict_count && pt + 1 - r->pub < SP_PUBLISH_BATCH &&
+        __atomic_load_n(f->sleeping[dest], __ATOMIC_RELAXED) == 0) {
         if (!r->listed) {
             r->listed = 1;
             ((sp_worker_fast *)f)->dirty[((sp_worker_fast *)f)->ndirty++] = r;

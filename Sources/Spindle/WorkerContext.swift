@@ -64,6 +64,13 @@ public struct WorkerContext: ~Copyable {
         return try _result(rc, dest, lane)
     }
 
+    /// Publishes now the cross-core posts this handler made that the engine would otherwise
+    /// publish when the batch ends (it batches them: every 32 events, or at the batch's end). Call
+    /// it before waiting inside a handler for another worker to react — which handlers, being
+    /// cooperative, should rarely do. Posts to strict lanes and to sleeping workers need no flush.
+    @inlinable
+    public func flush() { sp_worker_flush_now(_worker) }
+
     /// Posts many inline events from a handler to this worker's own queue or to `destination`:
     /// all or nothing, one publish.
     /// - Throws: ``PostError`` (`laneFull` when the ring lacks room for all, `batchTooLarge`).

@@ -183,3 +183,28 @@ extension EngineSuites.OrderingTests {
         #expect(outcomes.all == ["batchTooLarge"])
     }
 }
+
+extension EngineSuites.OrderingTests {
+    /// `ctx.flush()` publishes a handler's batched cross-core posts before its batch ends; without
+    /// it they would wait for the batch's end (a handler waiting in place would wait forever).
+    @Test func flushPublishesBeforeTheBatchEnds() throws {
+        let config = testConfig(spin: .seconds(1))  // worker 1 stays awake: posts to it are batched
+        guard config.cpus.count >= 2 else { return }
+        var builder = Engine.Builder(configuration: config)
+        let handled = Grid(workers: 8, lanes: 4)
+        let bulk = try builder.lane(named: "bulk")
+        let ticks = try builder.register(Tick.self) { _, ctx in handled.add(ctx.worker.rawValue, ctx.lane.index) }
+        let seen = Recorder<Bool>()
+        let start = try builder.register(Gate.self) { _, ctx in
+            try ctx.post(Tick(seq: 0, producer: 0), as: ticks, lane: bulk, to: .worker(WorkerID(1)))
+            ctx.flush()
+            // Waiting in a handler is what flush() is for: the event must arrive while we wait.
+            seen.append(eventually(within: 10) { handled[1, 3] == 1 })
+        }
+        let engine = try builder.start()
+        try engine.post(Gate(id: 0), as: start, lane: Lane(index: 0), to: .worker(WorkerID(0)))
+        #expect(eventually { seen.count == 1 })
+        _ = engine.stop()
+        #expect(seen.all == [true])
+    }
+}
