@@ -60,7 +60,7 @@ let package = Package(
         // Test-only C helpers (e.g. a seccomp filter that denies io_uring, for the fallback test).
         .target(name: "CTestSupport", path: "Tests/CTestSupport"),
         .testTarget(name: "SpindleTests", dependencies: ["Spindle", "CSpindle", "CMallocCounter", "CTestSupport"]),
-        .testTarget(name: "SpindleProfilesTests", dependencies: ["SpindleProfiles", "Spindle", "CSpindle"]),
+        .testTarget(name: "SpindleProfilesTests", dependencies: ["SpindleProfiles", "Spindle", "CSpindle", "CMallocCounter"]),
         .testTarget(name: "SpindleBenchTests", dependencies: ["SpindleBench", "Spindle"]),
     ]
 )

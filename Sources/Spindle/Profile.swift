@@ -31,9 +31,12 @@ public struct Profile: ~Copyable {
         let flags: UInt32 = allowWritableByOthers ? UInt32(SP_PROFILE_ALLOW_WRITABLE) : 0
         // The message buffer is on the stack and read only on failure: a successful load allocates
         // nothing but the C handle and builds no string.
-        let (h, failure) = withMessageBuffer { msg, len in
-            var err: Int32 = 0
-            return sp_profile_open(path, flags, &err, msg, len)
+        // withCString, not the implicit String-to-pointer conversion: that one copies into a new array.
+        let (h, failure) = path.withCString { cPath in
+            withMessageBuffer { msg, len in
+                var err: Int32 = 0
+                return sp_profile_open(cPath, flags, &err, msg, len)
+            }
         }
         guard let h else { throw SpindleError(.invalidProfile, failure) }
         self.handle = h
@@ -43,10 +46,12 @@ public struct Profile: ~Copyable {
     /// Validates profile bytes held in memory (wraps `sp_profile_from_memory`); `name` stands for
     /// the file in messages.
     public init(bytes: [UInt8], name: String = "profile") throws(SpindleError) {
-        let (h, failure) = withMessageBuffer { msg, len in
-            var err: Int32 = 0
-            return bytes.withUnsafeBytes { buf in
-                sp_profile_from_memory(buf.baseAddress, buf.count, name, &err, msg, len)
+        let (h, failure) = name.withCString { cName in
+            withMessageBuffer { msg, len in
+                var err: Int32 = 0
+                return bytes.withUnsafeBytes { buf in
+                    sp_profile_from_memory(buf.baseAddress, buf.count, cName, &err, msg, len)
+                }
             }
         }
         guard let h else { throw SpindleError(.invalidProfile, failure) }
@@ -95,18 +100,31 @@ public struct Profile: ~Copyable {
     ) throws(SpindleError) -> [String] {
         let flags: UInt32 = strict ? UInt32(SP_PROFILE_STRICT) : 0
         // First without a warning buffer: the usual outcome (no drift) costs no allocation.
-        let (count, failure) = withMessageBuffer { msg, len in
-            sp_profile_check_host(cfg, recorded, here, allowed, flags, name, nil, 0, msg, len)
-        }
-        if count < 0 { throw SpindleError(.invalidProfile, failure) }
-        if count == 0 { return [] }
-        // Drift: ask again for the lines (the rules are pure, so the answer is the same).
-        var warn = [CChar](repeating: 0, count: Int(count) * Int(SP_PROFILE_MSG_MAX))
-        _ = sp_profile_check_host(cfg, recorded, here, allowed, flags, name, &warn, warn.count, nil, 0)
-        return warn.withUnsafeBufferPointer { buf in
-            buf.prefix { $0 != 0 }.split(separator: 0x0A).map { line in
-                line.withUnsafeBufferPointer { String(decoding: UnsafeRawBufferPointer($0), as: UTF8.self) }
+        let (failure, warnings) = name.withCString { cName -> (String?, [String]) in
+            let (count, failure) = withMessageBuffer { msg, len in
+                sp_profile_check_host(cfg, recorded, here, allowed, flags, cName, nil, 0, msg, len)
             }
+            if count <= 0 { return (count < 0 ? failure : nil, []) }
+            // Drift: ask again for the lines (the rules are pure, so the answer is the same).
+            var warn = [CChar](repeating: 0, count: Int(count) * Int(SP_PROFILE_MSG_MAX))
+            _ = sp_profile_check_host(cfg, recorded, here, allowed, flags, cName, &warn, warn.count, nil, 0)
+            return (nil, Self.lines(warn))
+        }
+        if let failure { throw SpindleError(.invalidProfile, failure) }
+        return warnings
+    }
+
+    /// The newline-separated lines of a NUL-terminated C buffer.
+    static func lines(_ warn: [CChar]) -> [String] {
+        warn.withUnsafeBytes { buf in
+            var out: [String] = []
+            var start = 0
+            for i in 0...buf.count where i == buf.count || buf[i] == 0x0A || buf[i] == 0 {
+                if i > start { out.append(String(decoding: buf[start..<i], as: UTF8.self)) }
+                if i == buf.count || buf[i] == 0 { break }
+                start = i + 1
+            }
+            return out
         }
     }
 }
