@@ -51,14 +51,15 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "No progress line on stderr.")
     var noProgress = false
 
-    /// `profile-load`: the `--profile` file, or the embedded default compiled to a temporary file.
+    /// `profile-load`: the `--profile` file, or a typical profile — what `spindle profile detect`
+    /// writes for this host, with its `[host]` fingerprint — compiled to a temporary file.
     func profileLoad(_ engine: Engine.Configuration) throws -> (Contender, temporary: String?) {
         var path = profile
         if path == nil {
             let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("spindle-bench-\(getpid()).spindle")
                 .path
-            let bytes = try ProfileFiles.compile(
-                toml: BenchCommand.defaultProfileTOML(cpus: engine.cpus), name: "embedded default")
+            let toml = (try? HostDetector.detect().toml) ?? BenchCommand.defaultProfileTOML(cpus: engine.cpus)
+            let bytes = try ProfileFiles.compile(toml: toml, name: "this host (detect)")
             try ProfileFiles.writeAtomically(bytes, to: tmp)
             path = tmp
         }
