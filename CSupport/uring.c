@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 #include <liburing.h>
 #include <stdio.h>
@@ -72,10 +73,7 @@ static int sp_uring_init(sp_worker *w, uint32_t want, uint32_t entries, uint32_t
     }
     *features = feats;
     w->backend = u;
-    /* The armed read must wait for a write, not fail with EAGAIN: make the eventfd blocking (the
-     * read is asynchronous inside io_uring, the thread never blocks on it). */
-    int fl = fcntl(w->event_fd, F_GETFL);
-    if (fl >= 0) fcntl(w->event_fd, F_SETFL, fl & ~O_NONBLOCK);
+
     /* Published for other workers' MSG_RING; they read it after start() returned (ordered by
      * the start handshake's mutex). */
     w->ring_fd = u->msg_ring ? u->ring.ring_fd : -1;
@@ -90,7 +88,13 @@ static void sp_uring_arm_eventfd(sp_uring *u, sp_worker *w) {
         sqe = io_uring_get_sqe(&u->ring);
         if (!sqe) return;
     }
-    io_uring_prep_read(sqe, w->event_fd, &u->efd_value, sizeof u->efd_value, 0);
+    /* A multishot poll, not a read: its completion is posted from the eventfd's wake-up itself,
+     * with no read to run in the worker's task work first (measured: a few µs off a foreign
+     * wake-up). Every write signals it; the counter is reset here, when the poll is (re)armed. */
+    uint64_t v;
+    while (read(w->event_fd, &v, sizeof v) == sizeof v) {
+    }
+    io_uring_prep_poll_multishot(sqe, w->event_fd, POLLIN);
     io_uring_sqe_set_data64(sqe, SP_TAG_EVENTFD);
     u->efd_armed = 1;
 }
@@ -99,7 +103,7 @@ static void sp_uring_reap(sp_uring *u) {
     struct io_uring_cqe *cqe;
     unsigned head, n = 0;
     io_uring_for_each_cqe(&u->ring, head, cqe) {
-        if (io_uring_cqe_get_data64(cqe) == SP_TAG_EVENTFD) u->efd_armed = 0;
+        if (io_uring_cqe_get_data64(cqe) == SP_TAG_EVENTFD && !(cqe->flags & IORING_CQE_F_MORE)) u->efd_armed = 0;
         n++;
     }
     io_uring_cq_advance(&u->ring, n);

@@ -50,7 +50,12 @@ enum SpindleLatency {
                 let kind = r.eventKind!
                 let lane = r.lane
                 let to = Destination.worker(r.consumer)
-                loop(r, engine) { postRetrying(ctx, $0, kind, lane, to) }
+                // The driver waits inside this handler for each event to be handled, so it
+                // publishes each post at once (`flush`) instead of at the end of its batch.
+                loop(r, engine) {
+                    postRetrying(ctx, $0, kind, lane, to)
+                    ctx.flush()
+                }
             }
             try engine.post(Go(phase: 1), as: round.goKind, lane: round.lane, to: .worker(round.producer))
         } else {
