@@ -106,7 +106,7 @@ sp_spsc *sp_engine_pair_ring_slow(sp_worker *src, sp_worker *dst, uint32_t lane)
 
 /* ---- wake-ups -------------------------------------------------------------------------------- */
 
-static void sp_eventfd_wake(sp_worker *d) {
+void sp_eventfd_wake(sp_worker *d) {
     uint64_t one = 1;
     ssize_t rc;
     do {

@@ -117,6 +117,7 @@ static inline sp_spsc *sp_engine_pair_ring(sp_worker *src, sp_worker *dst, uint3
 }
 int sp_engine_quiescent(sp_engine *e);
 void sp_wake_all(sp_engine *e);
+void sp_eventfd_wake(sp_worker *d); /* one eventfd write (retried on EINTR) */
 void *sp_map_on_node(size_t bytes, int node, uint32_t numa_policy);
 void sp_unmap(void *p, size_t bytes);
 

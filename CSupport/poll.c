@@ -45,8 +45,8 @@ static void sp_epoll_wait(sp_worker *w) {
 
 static int sp_epoll_wake_from_worker(sp_worker *self, sp_worker *target) {
     (void)self;
-    uint64_t one = 1;
-    return write(target->event_fd, &one, sizeof one) == sizeof one;
+    sp_eventfd_wake(target);
+    return 1;
 }
 
 static void sp_epoll_destroy(sp_worker *w) {

@@ -17,16 +17,8 @@
 #include <unistd.h>
 
 #include "topology.h"
+#include "uring_compat.h"
 
-#ifndef IORING_SETUP_SINGLE_ISSUER
-#define IORING_SETUP_SINGLE_ISSUER (1U << 12)
-#endif
-#ifndef IORING_SETUP_DEFER_TASKRUN
-#define IORING_SETUP_DEFER_TASKRUN (1U << 13)
-#endif
-#ifndef IORING_SETUP_COOP_TASKRUN
-#define IORING_SETUP_COOP_TASKRUN (1U << 8)
-#endif
 
 int sp_cpulist_parse(const char *s, uint64_t *bits) {
     while (*s == ' ' || *s == '\t') s++;

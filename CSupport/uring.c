@@ -16,16 +16,8 @@
 #include <string.h>
 
 #include "engine.h"
+#include "uring_compat.h"
 
-#ifndef IORING_SETUP_SINGLE_ISSUER
-#define IORING_SETUP_SINGLE_ISSUER (1U << 12)
-#endif
-#ifndef IORING_SETUP_DEFER_TASKRUN
-#define IORING_SETUP_DEFER_TASKRUN (1U << 13)
-#endif
-#ifndef IORING_SETUP_COOP_TASKRUN
-#define IORING_SETUP_COOP_TASKRUN (1U << 8)
-#endif
 
 enum { SP_TAG_EVENTFD = 1, SP_TAG_WAKE = 2 };
 
@@ -122,8 +114,8 @@ static void sp_uring_wait(sp_worker *w) {
 static int sp_uring_wake_from_worker(sp_worker *self, sp_worker *target) {
     sp_uring *u = self->backend;
     if (!u || !u->msg_ring || target->ring_fd < 0) {
-        uint64_t one = 1;
-        return write(target->event_fd, &one, sizeof one) == sizeof one;
+        sp_eventfd_wake(target);
+        return 1;
     }
     struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
     if (!sqe) {
@@ -131,8 +123,8 @@ static int sp_uring_wake_from_worker(sp_worker *self, sp_worker *target) {
         sqe = io_uring_get_sqe(&u->ring);
     }
     if (!sqe) {
-        uint64_t one = 1;
-        return write(target->event_fd, &one, sizeof one) == sizeof one;
+        sp_eventfd_wake(target);
+        return 1;
     }
     /* A CQE tagged WAKE appears in the target's ring and ends its io_uring_enter wait. Our own
      * completion is skipped on success: nothing to reap here. */
