@@ -122,7 +122,7 @@ extension ProfileSource {
         let spsc = workers * max(0, workers - 1) * perLane
         var c: [String: [String]] = [
             "engine": [
-                "\(workers) workers; ring memory about \(mpsc >> 10) KiB of MPSC rings, plus \(spsc >> 10) KiB of SPSC rings if every pair is created (eager below eager_ring_bytes)"
+                "\(workers) workers; ring memory about \(2 * mpsc >> 10) KiB of MPSC rings and workers' own queues, plus \(spsc >> 10) KiB of SPSC rings if every pair is created (eager below eager_ring_bytes)"
             ]
         ]
         for (i, cpu) in cpus.enumerated() {
