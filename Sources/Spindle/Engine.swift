@@ -1,6 +1,5 @@
 import CSpindle
 import Foundation
-import Synchronization
 
 /// A running Spindle engine: one pinned worker per configured CPU, each with its priority lanes.
 ///
@@ -117,7 +116,7 @@ public final class Engine: Sendable {
         await withCheckedContinuation { (cont: CheckedContinuation<ShutdownReport, Never>) in
             let engine = self
             let thread = Thread {
-                cont.resume(returning: (try? engine.shutdownBlocking(deadline: deadline)) ?? engine.makeReport(drained: false))
+                cont.resume(returning: (try? engine.shutdownBlocking(deadline: deadline)) ?? engine.makeReport())
             }
             thread.start()
         }
@@ -134,11 +133,12 @@ public final class Engine: Sendable {
             let ns = remaining <= .zero ? 0 : (try? Configuration.nanoseconds(remaining, key: "deadline")) ?? 0
             let start = sp_now_ns()
             _ = sp_engine_shutdown(handle, start &+ max(ns, 1))
-            return makeReport(drained: nil)
+            return makeReport()
         }
     }
 
-    func makeReport(drained: Bool?) -> ShutdownReport {
+    /// The final counts per worker and lane.
+    func makeReport() -> ShutdownReport {
         var perWorker: [[LaneStats]] = []
         for w in 0..<workerCount {
             perWorker.append((0..<configuration.lanes.count).map { stats(worker: WorkerID(w), lane: Lane(index: $0)) })

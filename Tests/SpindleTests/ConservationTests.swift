@@ -53,7 +53,7 @@ extension EngineSuites {
 
             do {
                 var builder = Engine.Builder(configuration: config)
-                let kinds = Mutex_<EventKind<Tick>?>(nil)
+                let kinds = LateBox<EventKind<Tick>?>(nil)
                 let ticks = try builder.register(Tick.self) { t, ctx in
                     handled.add(ctx.worker.rawValue, ctx.lane.index)
                     // A spawning event makes its worker a producer too (SPSC path, and its own queue).
@@ -160,8 +160,9 @@ extension EngineSuites {
     }
 }
 
-/// A settable box for values that exist only after registration (single writer before start).
-final class Mutex_<T>: @unchecked Sendable {
+/// A box for values that exist only after registration or start (written once, before any handler
+/// can read it: `start()` or a post orders the write before the reads).
+final class LateBox<T>: @unchecked Sendable {
     var value: T
     init(_ v: T) { value = v }
 }

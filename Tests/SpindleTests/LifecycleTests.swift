@@ -74,7 +74,7 @@ extension EngineSuites {
             let config = testConfig(backend: backend)
             var builder = Engine.Builder(configuration: config)
             let handled = Grid(workers: 8, lanes: 4)
-            let kind = Mutex_<EventKind<Tick>?>(nil)
+            let kind = LateBox<EventKind<Tick>?>(nil)
             let ticks = try builder.register(Tick.self) { t, ctx in
                 handled.add(ctx.worker.rawValue, ctx.lane.index)
                 if t.seq > 0 {  // pass it on to the next worker, one fewer hop to go
@@ -160,7 +160,7 @@ extension EngineSuites {
         /// shutdown from one of the engine's own workers is refused (it would wait for itself).
         @Test func shutdownFromAWorkerIsRefused() throws {
             var builder = Engine.Builder(configuration: testConfig(workers: 1))
-            let holder = Mutex_<Engine?>(nil)
+            let holder = LateBox<Engine?>(nil)
             let results = Recorder<String>()
             let ticks = try builder.register(Tick.self) { _, _ in
                 do throws(SpindleError) { _ = try holder.value!.shutdownBlocking(deadline: .now + .seconds(1)) } catch { results.append("\(error.code)") }

@@ -111,7 +111,7 @@ extension EngineSuites {
             let ticks = try builder.register(Tick.self) { t, ctx in
                 recorder.append(Seen(worker: ctx.worker.rawValue, lane: ctx.lane.index, producer: t.producer, seq: t.seq, tag: t.tag))
             }
-            let holder = Mutex_<Engine?>(nil)
+            let holder = LateBox<Engine?>(nil)
             let start = try builder.register(Gate.self) { g, ctx in
                 for i in 0..<UInt64(1000) {
                     let t = Tick(seq: i, producer: 7)
