@@ -250,3 +250,38 @@ extension EngineSuites {
         }
     }
 }
+
+extension EngineSuites {
+    /// Beyond `eagerRingBytes`, a pair's SPSC rings are created on first use: a counted, one-time
+    /// slow path; ring memory grows by exactly those rings, and events flow as before.
+    @Suite(.serialized)
+    struct LazyRingTests {
+        @Test(arguments: backends)
+        func pairRingsAreCreatedOnFirstUseAndCounted(backend: Engine.Configuration.Backend) throws {
+            var config = testConfig(backend: backend)
+            guard config.cpus.count >= 2 else { return }
+            config.eagerRingBytes = 0
+            var builder = Engine.Builder(configuration: config)
+            let handled = Grid(workers: 8, lanes: 4)
+            let bulk = try builder.lane(named: "bulk"), normal = try builder.lane(named: "normal")
+            let ticks = try builder.register(Tick.self) { _, ctx in handled.add(ctx.worker.rawValue, ctx.lane.index) }
+            let start = try builder.register(Gate.self) { _, ctx in
+                for i in 0..<UInt64(100) {
+                    try ctx.post(Tick(seq: i, producer: 0), as: ticks, lane: bulk, to: .worker(WorkerID(1)))
+                    try ctx.post(Tick(seq: i, producer: 0), as: ticks, lane: normal, to: .worker(WorkerID(1)))
+                }
+            }
+            let engine = try builder.start()
+            let before = engine.ringBytes
+            #expect(engine.workerStats(WorkerID(0)).pairsCreated == 0)
+            for _ in 0..<3 { try engine.post(Gate(id: 0), as: start, lane: Lane(index: 0), to: .worker(WorkerID(0))) }
+            #expect(eventually { handled[1, 3] == 300 && handled[1, 2] == 300 })
+            // Two lanes used from worker 0 to worker 1: two rings, made once each.
+            #expect(engine.workerStats(WorkerID(0)).pairsCreated == 2)
+            let ringBytes = (config.lanes[3].capacity + config.lanes[2].capacity) * 64
+            #expect(engine.ringBytes - before >= ringBytes)
+            #expect(engine.ringBytes - before < ringBytes + 4 * 4096)  // two headers, page-rounded
+            _ = engine.stop()
+        }
+    }
+}
