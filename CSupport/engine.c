@@ -366,7 +366,6 @@ static void sp_wake_blocked_producers(sp_engine *e) {
         for (uint32_t l = 0; l < e->lane_count; l++) {
             sp_mpsc *r = e->workers[w]->lanes[l].mpsc;
             atomic_fetch_add_explicit(&r->wait_seq, 1, memory_order_release);
-            extern void sp_futex_wake_all(_Atomic uint32_t * word);
             sp_futex_wake_all(&r->wait_seq);
         }
 }

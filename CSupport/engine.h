@@ -127,6 +127,7 @@ extern __thread sp_worker *sp_tls_worker;
 
 /* post.c: publishes what the fast path deferred (at the end of every batch, before sleeping). */
 void sp_worker_flush_slow(sp_worker *w);
+void sp_futex_wake_all(_Atomic uint32_t *word); /* wakes every thread waiting on a block lane */
 static inline void sp_worker_flush(sp_worker *w) {
     if (__builtin_expect(w->fast.ndirty != 0, 0)) sp_worker_flush_slow(w);
 }

@@ -19,7 +19,6 @@ static inline void sp_notify_blocked(sp_mpsc *r) {
     /* seq_cst: pairs with the fence in post.c's sp_block (waiters store, fence, retry). */
     atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load_explicit(&r->waiters, memory_order_relaxed)) {
-        extern void sp_futex_wake_all(_Atomic uint32_t * word);
         atomic_store_explicit(&r->waiters, 0, memory_order_relaxed);
         atomic_fetch_add_explicit(&r->wait_seq, 1, memory_order_release);
         sp_futex_wake_all(&r->wait_seq);

@@ -15,13 +15,9 @@ extension Engine.Builder {
         let stateIndex = state.index
         let run: HandlerEntry.Run = { slots, count, ctx in
             let s = ctx._state(stateIndex).assumingMemoryBound(to: State.self)
-            var failed: UInt64 = 0
-            for i in 0..<count {
-                let e = UnsafeRawPointer(slots + i).load(fromByteOffset: 16, as: E.self)
-                do { try handler(e, &s.pointee, ctx) } catch { failed &+= 1; ctx._report(error) }
-                if ctx._shouldYield && i &+ 1 < count { return UInt64(i &+ 1) << 32 | failed }
+            return _runBatch(count, ctx) { i throws in
+                try handler(UnsafeRawPointer(slots + i).load(fromByteOffset: 16, as: E.self), &s.pointee, ctx)
             }
-            return UInt64(count) << 32 | failed
         }
         return try _append(HandlerEntry(run: run, release: nil, typeName: "\(E.self)"), inline: true)
     }
@@ -34,13 +30,9 @@ extension Engine.Builder {
     ) throws(SpindleError) -> EventKind<E> {
         try Self._checkInline(E.self)
         let run: HandlerEntry.Run = { slots, count, ctx in
-            var failed: UInt64 = 0
-            for i in 0..<count {
-                let e = UnsafeRawPointer(slots + i).load(fromByteOffset: 16, as: E.self)
-                do { try handler(e, ctx) } catch { failed &+= 1; ctx._report(error) }
-                if ctx._shouldYield && i &+ 1 < count { return UInt64(i &+ 1) << 32 | failed }
+            _runBatch(count, ctx) { i throws in
+                try handler(UnsafeRawPointer(slots + i).load(fromByteOffset: 16, as: E.self), ctx)
             }
-            return UInt64(count) << 32 | failed
         }
         return try _append(HandlerEntry(run: run, release: nil, typeName: "\(E.self)"), inline: true)
     }
@@ -56,13 +48,7 @@ extension Engine.Builder {
         let stateIndex = state.index
         let run: HandlerEntry.Run = { slots, count, ctx in
             let s = ctx._state(stateIndex).assumingMemoryBound(to: State.self)
-            var failed: UInt64 = 0
-            for i in 0..<count {
-                let e = _takeBox(slots + i, E.self)
-                do { try handler(e, &s.pointee, ctx) } catch { failed &+= 1; ctx._report(error) }
-                if ctx._shouldYield && i &+ 1 < count { return UInt64(i &+ 1) << 32 | failed }
-            }
-            return UInt64(count) << 32 | failed
+            return _runBatch(count, ctx) { i throws in try handler(_takeBox(slots + i, E.self), &s.pointee, ctx) }
         }
         return try _append(HandlerEntry(run: run, release: { _releaseBox($0, E.self) }, typeName: "\(E.self)"), inline: false)
     }
@@ -73,16 +59,23 @@ extension Engine.Builder {
         _ type: E.Type, handler: @escaping @Sendable (E, borrowing WorkerContext) throws -> Void
     ) throws(SpindleError) -> EventKind<E> {
         let run: HandlerEntry.Run = { slots, count, ctx in
-            var failed: UInt64 = 0
-            for i in 0..<count {
-                let e = _takeBox(slots + i, E.self)
-                do { try handler(e, ctx) } catch { failed &+= 1; ctx._report(error) }
-                if ctx._shouldYield && i &+ 1 < count { return UInt64(i &+ 1) << 32 | failed }
-            }
-            return UInt64(count) << 32 | failed
+            _runBatch(count, ctx) { i throws in try handler(_takeBox(slots + i, E.self), ctx) }
         }
         return try _append(HandlerEntry(run: run, release: { _releaseBox($0, E.self) }, typeName: "\(E.self)"), inline: false)
     }
+}
+
+/// The loop every handler kind shares: calls `body` for each slot, counts throws (reported to the
+/// error hook), and stops after the current event when a strict lane has work (weighted lanes
+/// only). Returns `(handled << 32) | failed`. Always inlined, so the handler call stays direct.
+@inlinable @inline(__always)
+func _runBatch(_ count: Int, _ ctx: borrowing WorkerContext, _ body: (Int) throws -> Void) -> UInt64 {
+    var failed: UInt64 = 0
+    for i in 0..<count {
+        do { try body(i) } catch { failed &+= 1; ctx._report(error) }
+        if ctx._shouldYield && i &+ 1 < count { return UInt64(i &+ 1) << 32 | failed }
+    }
+    return UInt64(count) << 32 | failed
 }
 
 /// Takes the value out of a boxed slot and releases the box (exactly once: the slot is consumed).
