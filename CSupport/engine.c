@@ -535,6 +535,8 @@ int sp_engine_worker_stats(const sp_engine *e, uint32_t worker, sp_worker_stats 
     out->wakeups_sent = atomic_load_explicit(&w->wakeups_sent, memory_order_relaxed);
     out->slow_batches = atomic_load_explicit(&w->slow_batches, memory_order_relaxed);
     out->pairs_created = atomic_load_explicit(&w->pairs_created, memory_order_relaxed);
+    out->sleeping = atomic_load_explicit(&w->sleeping, memory_order_relaxed);
+    out->pad_ = 0;
     return SP_OK;
 }
 

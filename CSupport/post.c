@@ -125,11 +125,15 @@ static int sp_block(sp_engine *e, sp_worker *d, sp_mpsc *r, const sp_lane_config
                     const void *payload, size_t stride, uint32_t len, uint32_t count) {
     uint64_t deadline = lc->block_timeout_ns ? sp_now_ns() + lc->block_timeout_ns : 0;
     for (;;) {
+        /* The futex word before the state: shutdown stores the state and then bumps wait_seq, so
+         * either we see the state here or our futex wait returns at once. (State first could read
+         * RUNNING, then the bumped seq, and sleep with nobody left to wake us.) acquire: pairs with
+         * the release bump in sp_wake_blocked_producers and sp_notify_blocked. */
+        uint32_t seq = atomic_load_explicit(&r->wait_seq, memory_order_acquire);
         if (atomic_load_explicit(&e->state, memory_order_acquire) != SP_STATE_RUNNING) {
             atomic_fetch_add_explicit(&r->rejected, count, memory_order_relaxed);
             return SP_ESTOPPED;
         }
-        uint32_t seq = atomic_load_explicit(&r->wait_seq, memory_order_acquire);
         atomic_store_explicit(&r->waiters, 1, memory_order_relaxed);
         /* seq_cst: pairs with the consumer's fence in lanes.c (store head, fence, load waiters). */
         atomic_thread_fence(memory_order_seq_cst);

@@ -2,7 +2,7 @@
  * uring.c — the io_uring backend: each worker owns a ring it created itself (SINGLE_ISSUER |
  * DEFER_TASKRUN where the kernel has them, else COOP_TASKRUN), sleeps in io_uring_enter, and is
  * woken by another worker with IORING_OP_MSG_RING (no eventfd, no extra syscall on the sleeper's
- * side) or by a foreign thread through an eventfd read it keeps armed.
+ * side) or by a foreign thread through its eventfd, watched by a multishot poll it keeps armed.
  *
  * liburing stays in this file: Swift never sees it.
  */
@@ -19,11 +19,10 @@
 #include "uring_compat.h"
 
 
-enum { SP_TAG_EVENTFD = 1, SP_TAG_WAKE = 2 };
+enum { SP_TAG_EVENTFD = 1, SP_TAG_WAKE = 2, SP_TAG_WAKE_SENT = 3 /* | target id << 8 */ };
 
 typedef struct sp_uring {
     struct io_uring ring;
-    uint64_t efd_value;
     int efd_armed;
     int msg_ring;
 } sp_uring;
@@ -72,30 +71,47 @@ static int sp_uring_init(sp_worker *w, uint32_t want, uint32_t entries, uint32_t
     return SP_OK;
 }
 
+/* The eventfd doorbell: a multishot poll, armed on the first sleep and again whenever the kernel
+ * ends it (a CQE without IORING_CQE_F_MORE, e.g. on CQ overflow). Every eventfd write posts a
+ * completion while it is armed, and arming it while the counter is non-zero posts one at once.
+ *
+ * The worker never reads (drains) the eventfd. It used to, when arming — after its sleep flag was
+ * published — and that lost wake-ups: a producer that saw the flag between the flag and the drain
+ * wrote the eventfd, the drain consumed the write, the poll was armed on a zero counter, and with
+ * the flag already cleared by that producer nobody wrote again (docs/reliability.md). Undrained,
+ * the counter only grows (by one per wake-up: 2^64 writes are out of reach) and a re-arm costs at
+ * most one spurious wake-up. A poll is used, not a read: its completion is posted from the write
+ * itself, with no read to run in the worker's task work (a few µs off a foreign wake-up). */
 static void sp_uring_arm_eventfd(sp_uring *u, sp_worker *w) {
     if (u->efd_armed) return;
     struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
     if (!sqe) {
         io_uring_submit(&u->ring);
         sqe = io_uring_get_sqe(&u->ring);
-        if (!sqe) return;
-    }
-    /* A multishot poll, not a read: its completion is posted from the eventfd's wake-up itself,
-     * with no read to run in the worker's task work first (measured: a few µs off a foreign
-     * wake-up). Every write signals it; the counter is reset here, when the poll is (re)armed. */
-    uint64_t v;
-    while (read(w->event_fd, &v, sizeof v) == sizeof v) {
+        if (!sqe) return; /* cannot happen after a submit emptied the SQ; the next wait retries */
     }
     io_uring_prep_poll_multishot(sqe, w->event_fd, POLLIN);
     io_uring_sqe_set_data64(sqe, SP_TAG_EVENTFD);
     u->efd_armed = 1;
 }
 
-static void sp_uring_reap(sp_uring *u) {
+/* A MSG_RING wake-up we sent failed (its CQE only appears on failure: CQE_SKIP_SUCCESS): the
+ * target's flag is already cleared, so nobody else will wake it — do it through its eventfd. */
+static void sp_uring_wake_failed(sp_worker *self, uint64_t tag) {
+    uint32_t target = (uint32_t)(tag >> 8);
+    sp_engine *e = self->engine;
+    if (target < e->worker_count) sp_eventfd_wake(e->workers[target]);
+}
+
+/* Consumes every CQE: wake-up doorbells (nothing to do: the worker re-checks its rings), the
+ * eventfd poll's end, and failed MSG_RING sends. */
+static void sp_uring_reap(sp_uring *u, sp_worker *w) {
     struct io_uring_cqe *cqe;
     unsigned head, n = 0;
     io_uring_for_each_cqe(&u->ring, head, cqe) {
-        if (io_uring_cqe_get_data64(cqe) == SP_TAG_EVENTFD && !(cqe->flags & IORING_CQE_F_MORE)) u->efd_armed = 0;
+        uint64_t tag = io_uring_cqe_get_data64(cqe);
+        if (tag == SP_TAG_EVENTFD && !(cqe->flags & IORING_CQE_F_MORE)) u->efd_armed = 0;
+        if ((tag & 0xff) == SP_TAG_WAKE_SENT && cqe->res < 0) sp_uring_wake_failed(w, tag);
         n++;
     }
     io_uring_cq_advance(&u->ring, n);
@@ -108,7 +124,7 @@ static void sp_uring_wait(sp_worker *w) {
     do {
         rc = io_uring_submit_and_wait(&u->ring, 1);
     } while (rc == -EINTR);
-    sp_uring_reap(u);
+    sp_uring_reap(u, w);
 }
 
 static int sp_uring_wake_from_worker(sp_worker *self, sp_worker *target) {
@@ -127,10 +143,15 @@ static int sp_uring_wake_from_worker(sp_worker *self, sp_worker *target) {
         return 1;
     }
     /* A CQE tagged WAKE appears in the target's ring and ends its io_uring_enter wait. Our own
-     * completion is skipped on success: nothing to reap here. */
+     * completion is skipped on success; a failure (e.g. -ENOMEM, -EOVERFLOW) posts one to our
+     * ring, tagged with the target, and is answered with an eventfd write. */
     io_uring_prep_msg_ring(sqe, target->ring_fd, 0, SP_TAG_WAKE, 0);
+    io_uring_sqe_set_data64(sqe, SP_TAG_WAKE_SENT | ((uint64_t)target->id << 8));
     sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
     io_uring_submit(&u->ring);
+    /* MSG_RING runs inline in the submit, so a failure is already in our CQ (a memory read, no
+     * syscall, when there is none). */
+    if (io_uring_cq_ready(&u->ring)) sp_uring_reap(u, self);
     return 1;
 }
 

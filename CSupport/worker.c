@@ -14,6 +14,15 @@
 
 __thread sp_worker *sp_tls_worker;
 
+/* Tests only (spindle.h): a rendezvous in the window between the sleep flag and the wait. */
+static _Atomic(sp_sleep_hook) sp_hook;
+static void *_Atomic sp_hook_context;
+
+void sp_test_set_sleep_hook(sp_sleep_hook hook, void *context) {
+    atomic_store(&sp_hook_context, context);
+    atomic_store(&sp_hook, hook);
+}
+
 static void sp_report_ready(sp_engine *e, int err, const char *msg) {
     pthread_mutex_lock(&e->lock);
     if (err) {
@@ -110,8 +119,12 @@ void *sp_worker_main(void *arg) {
             atomic_store_explicit(&w->sleeping, 0, memory_order_relaxed);
             continue;
         }
-        atomic_store_explicit(&w->sleeps, atomic_load_explicit(&w->sleeps, memory_order_relaxed) + 1,
-                              memory_order_relaxed);
+        uint64_t sleep_no = atomic_load_explicit(&w->sleeps, memory_order_relaxed);
+        atomic_store_explicit(&w->sleeps, sleep_no + 1, memory_order_relaxed);
+        sp_sleep_hook hook = atomic_load_explicit(&sp_hook, memory_order_acquire);
+        if (__builtin_expect(hook != NULL, 0)) hook(atomic_load(&sp_hook_context), w->id, sleep_no);
+        /* The backend's wait must return for any wake-up sent after our flag became visible, even
+         * one sent before it got here (docs/reliability.md, "The sleep/wake handshake"). */
         e->backend->wait(w);
         atomic_store_explicit(&w->sleeping, 0, memory_order_relaxed);
         idle_since = 0;

@@ -234,12 +234,23 @@ typedef struct sp_worker_stats {
     uint64_t wakeups_sent;   /* wake syscalls this worker made for others (MSG_RING or eventfd) */
     uint64_t slow_batches;   /* batches over slow_handler_ns */
     uint64_t pairs_created;  /* SPSC rings created lazily by this worker as a producer */
+    uint32_t sleeping;       /* the sleep flag now: 1 = asleep (or about to be) and not yet woken */
+    uint32_t pad_;
 } sp_worker_stats;
 
 int sp_engine_worker_stats(const sp_engine *e, uint32_t worker, sp_worker_stats *out);
 
 /** Foreign-thread wake syscalls made for worker `worker` (eventfd writes). */
 uint64_t sp_engine_foreign_wakeups(const sp_engine *e, uint32_t worker);
+
+/* ---- testing --------------------------------------------------------------------------------- */
+
+/** Called by a worker that is about to sleep, after it published its sleep flag and found its
+ *  rings empty, just before the backend's wait: the window in which a producer's wake-up must not
+ *  be lost. `sleep_no` counts this worker's sleeps from 0. For tests only (a process-wide hook, read
+ *  once per sleep); NULL removes it. */
+typedef void (*sp_sleep_hook)(void *context, uint32_t worker, uint64_t sleep_no);
+void sp_test_set_sleep_hook(sp_sleep_hook hook, void *context);
 
 /* ---- clock ------------------------------------------------------------------------------------ */
 
