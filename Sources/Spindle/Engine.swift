@@ -166,6 +166,28 @@ public final class Engine: Sendable {
         return WorkerStats(s, foreignWakeups: sp_engine_foreign_wakeups(handle, UInt32(worker.rawValue)))
     }
 
+    /// Events handled so far on every worker and lane (a progress measure for watchdogs).
+    public var handledTotal: UInt64 {
+        (0..<configuration.lanes.count).reduce(0) { $0 + stats(lane: Lane(index: $1)).handled }
+    }
+
+    /// One line per worker for a stall report: its sleep flag, sleeps, wake-ups sent and received,
+    /// and what each lane holds.
+    ///
+    /// ```
+    /// worker 1: sleeping yes, sleeps 5120, wake-ups sent 0, foreign wake-ups 5119, handled 9000; pending critical 0, high 0, normal 4096, bulk 0
+    /// ```
+    public func stallReport() -> String {
+        (0..<workerCount).map { w in
+            let ws = workerStats(WorkerID(w))
+            let lanes = configuration.lanes.indices.map { stats(worker: WorkerID(w), lane: Lane(index: $0)) }
+            let pending = zip(configuration.lanes, lanes).map { "\($0.name) \($1.pending)" }.joined(separator: ", ")
+            return "worker \(w): sleeping \(ws.isSleeping ? "yes" : "no"), sleeps \(ws.sleeps), "
+                + "wake-ups sent \(ws.wakeupsSent), foreign wake-ups \(ws.foreignWakeups), "
+                + "handled \(lanes.reduce(0) { $0 + $1.handled }); pending \(pending)"
+        }.joined(separator: "\n")
+    }
+
     /// The kernel thread id of a worker (for `/proc` accounting).
     public func threadID(of worker: WorkerID) -> Int32 { sp_engine_worker_tid(handle, UInt32(worker.rawValue)) }
 

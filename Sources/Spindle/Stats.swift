@@ -53,10 +53,15 @@ public struct WorkerStats: Sendable, Hashable {
     public var pairsCreated: UInt64
     /// Wake syscalls foreign threads made for this worker.
     public var foreignWakeups: UInt64
+    /// The sleep flag at the time of reading: the worker is asleep (or about to be) and no producer
+    /// has woken it yet. A worker that stays `isSleeping` while its lanes hold events has lost a
+    /// wake-up.
+    public var isSleeping: Bool
 
     init(_ s: sp_worker_stats, foreignWakeups: UInt64) {
         rounds = s.rounds; batches = s.batches; sleeps = s.sleeps; wakeupsSent = s.wakeups_sent
         slowBatches = s.slow_batches; pairsCreated = s.pairs_created; self.foreignWakeups = foreignWakeups
+        isSleeping = s.sleeping != 0
     }
 }
 

@@ -4,4 +4,32 @@
  *  container's default seccomp profile does. Irreversible: call it in a child (exit test).
  *  Returns 0 on success. */
 int cts_deny_io_uring(void);
+
+#include <stdint.h>
+
+/** A rendezvous in a worker's sleep window (spindle.h's sp_test_set_sleep_hook): the hook holds
+ *  worker `worker` at its sleep number `sleep_no` — after its sleep flag is published and its rings
+ *  were found empty, before the backend's wait — until the test has posted (cts_release), so a
+ *  wake-up lands exactly in the window. The hold is bounded by `hold_ns`: a test that never
+ *  releases fails on its own deadline, never hangs the worker. */
+typedef struct cts_rendezvous {
+    uint32_t worker;
+    uint32_t pad_;
+    uint64_t sleep_no;
+    uint64_t hold_ns;
+    int32_t state;     /* 0 armed, 1 holding the worker in its window, 2 released, 3 timed out */
+    int32_t pad2_;
+    uint64_t hits;     /* windows held so far */
+} cts_rendezvous;
+
+/** The hook (pass it with the rendezvous as context). */
+void cts_rendezvous_hook(void *context, uint32_t worker, uint64_t sleep_no);
+/** Arms `r` for `worker`'s sleep number `sleep_no` (0: a fresh engine's first sleep). */
+void cts_rendezvous_arm(cts_rendezvous *r, uint32_t worker, uint64_t sleep_no, uint64_t hold_ns);
+/** Waits up to `timeout_ns` until the worker is held in its window. Returns 1 when it is. */
+int cts_rendezvous_wait_held(cts_rendezvous *r, uint64_t timeout_ns);
+/** Lets the held worker go on into its wait. */
+void cts_rendezvous_release(cts_rendezvous *r);
+/** The state (0 armed, 1 held, 2 released, 3 the hold timed out). */
+int32_t cts_rendezvous_state(const cts_rendezvous *r);
 #endif
