@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+uint64_t cbp_heartbeat;
+
 uint64_t cbp_now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -87,6 +87,7 @@ static void *mpsc_consumer(void *arg) {
         for (uint32_t i = 0; i < n; i++)
             sum += buf[i].value;
         got += n;
+        cbp_beat(n);
     }
     run->end_ns = cbp_now_ns();
     run->sum = sum;

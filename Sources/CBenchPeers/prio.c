@@ -82,6 +82,7 @@ static void *prio_consumer(void *arg) {
             }
         }
         got += n;
+        cbp_beat(n);
         /* release: the samples are written before the flooder (and the caller) see the count */
         __atomic_store_n(&run->handled, got, __ATOMIC_RELEASE);
     }

@@ -93,6 +93,7 @@ static void *spsc_consumer(void *arg) {
         uint32_t n = spsc_consume(run->ring, &sum);
         if (n == 0) cbp_relax();
         got += n;
+        cbp_beat(n);
     }
     run->end_ns = cbp_now_ns();
     run->sum = sum;

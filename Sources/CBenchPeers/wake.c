@@ -47,6 +47,7 @@ static int wait_for_sleeper(wake_run *run, uint32_t i) {
 
 static void record(wake_run *run, uint32_t i, uint64_t now, uint64_t stamp) {
     run->samples[i] = now - stamp;
+    cbp_beat(1);
     /* release: the sample is written before the waker sees the count */
     __atomic_store_n(&run->handled, i + 1, __ATOMIC_RELEASE);
 }

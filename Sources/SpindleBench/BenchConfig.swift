@@ -30,6 +30,10 @@ public struct BenchConfig: Sendable {
     public var workIterations: Int = 40
     /// Wake scenarios: how long the waker waits after the sleeper went to sleep (so its vCPU halts).
     public var settleNanoseconds: UInt64 = 100_000
+    /// Seconds in which a round must handle at least one event; a round that stalls longer ends
+    /// the run with exit code 1 and a diagnostic (``Watchdog``). Generous: a healthy round handles
+    /// an event every ~100 µs even on a busy machine.
+    public var stallSeconds: Double = 5
     /// Wake scenarios: events per round.
     public var wakeEvents: Int { quick ? 300 : 1000 }
     /// Priority baseline: probes per round.
@@ -92,7 +96,7 @@ public struct BenchConfig: Sendable {
             ("backlog", .int(backlog)), ("probe_every", .int(probeEvery)),
             ("work_iterations", .int(workIterations)), ("settle_ns", .int(Int(settleNanoseconds))),
             ("wake_events", .int(wakeEvents)), ("baseline_probes", .int(baselineProbes)),
-            ("clock", .string("CLOCK_MONOTONIC")),
+            ("clock", .string("CLOCK_MONOTONIC")), ("stall_seconds", .double(stallSeconds)),
         ]
     }
 }

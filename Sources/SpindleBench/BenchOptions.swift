@@ -18,12 +18,16 @@ public struct BenchOptions: Sendable, Hashable {
     public var backlog: Int?
     /// Priority isolation: handler work per flood event, in cbp_work iterations (default 40).
     public var work: Int?
+    /// Seconds without a handled event after which a round counts as stalled and the run ends
+    /// with exit code 1 (default 5).
+    public var stallTimeout: Double?
 
     /// Options.
     public init(
         scenarios: [String] = [], profile: String? = nil, runs: Int? = nil, quick: Bool = false,
-        json: String? = nil, plot: String? = nil, backlog: Int? = nil, work: Int? = nil
+        json: String? = nil, plot: String? = nil, backlog: Int? = nil, work: Int? = nil, stallTimeout: Double? = nil
     ) {
+        self.stallTimeout = stallTimeout
         self.scenarios = scenarios
         self.profile = profile
         self.runs = runs
@@ -46,12 +50,16 @@ public struct BenchOptions: Sendable, Hashable {
             throw .invalidOption("--backlog \(backlog): must be 1...4095 (below the lane capacity)")
         }
         if let work, work < 0 || work > 100_000 { throw .invalidOption("--work \(work): must be 0...100000") }
+        if let stallTimeout, !(0.1...3600).contains(stallTimeout) {
+            throw .invalidOption("--stall-timeout \(stallTimeout): must be 0.1...3600 seconds")
+        }
         return try Scenario.parse(scenarios)
     }
 
-    /// Applies the priority options to `config`.
+    /// Applies the priority and watchdog options to `config`.
     public func apply(to config: inout BenchConfig) {
         if let backlog { config.backlog = backlog }
         if let work { config.workIterations = work }
+        if let stallTimeout { config.stallSeconds = stallTimeout }
     }
 }

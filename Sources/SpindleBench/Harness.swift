@@ -64,6 +64,9 @@ public struct Harness: Sendable {
                 for (i, contender) in systems.enumerated() where !failed[i] {
                     progress.update(
                         "[\(si + 1)/\(scenarios.count)] \(scenario.rawValue): \(label), \(contender.system)")
+                    Watchdog.shared.begin(
+                        "\(scenario.rawValue): \(label), \(contender.system)", stallSeconds: config.stallSeconds)
+                    defer { Watchdog.shared.end() }
                     do {
                         let t = try contender.trial(scenario, config)
                         if round >= config.warmups { trials[i].append(t) }

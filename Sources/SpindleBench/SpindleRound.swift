@@ -57,6 +57,15 @@ final class SpindleRound: @unchecked Sendable {
     let batch: UnsafeMutableBufferPointer<BenchEvent>
 
     static let batchSize = 32
+    /// `SPINDLE_BENCH_STALL_AFTER=N` (tests only): the sink never returns from its N-th event (N a
+    /// multiple of 8), so the watchdog's exit can be tested on a real round.
+    static let stallAfter = ProcessInfo.processInfo.environment["SPINDLE_BENCH_STALL_AFTER"].flatMap(Int.init) ?? .max
+
+    /// A handler that never returns (the watchdog test's stalled round).
+    static func stallForever() -> Never {
+        while true { sleep(1) }
+    }
+
     /// `SPINDLE_BENCH_DIAG=1` prints per-round engine counters to stderr.
     static let diagnostics = ProcessInfo.processInfo.environment["SPINDLE_BENCH_DIAG"] != nil
 
@@ -101,7 +110,10 @@ final class SpindleRound: @unchecked Sendable {
             tally.sum &+= work == 0 ? e.value : cbp_work(e.value, work)
         }
         tally.count &+= 1
-        if e.stamp != 0 || tally.count & 7 == 0 { handled.store(tally.count, ordering: .releasing) }
+        if e.stamp != 0 || tally.count & 7 == 0 {
+            handled.store(tally.count, ordering: .releasing)
+            if tally.count >= SpindleRound.stallAfter { SpindleRound.stallForever() }
+        }
         if tally.count == target {
             handled.store(tally.count, ordering: .releasing)
             tally.count = 0
@@ -128,6 +140,7 @@ final class SpindleRound: @unchecked Sendable {
         probeLane = Lane(index: 0)
         let engine = try builder.start()
         self.engine = engine
+        Watchdog.shared.watch(engine)
         return engine
     }
 
@@ -149,6 +162,7 @@ final class SpindleRound: @unchecked Sendable {
         if let engine {
             self.engine = nil
             _ = try? engine.shutdownBlocking(deadline: .now + .seconds(5))
+            Watchdog.shared.watch(nil)
         }
         if let failure { throw BenchError.runFailed("\(scenario.rawValue): \(failure)") }
         guard finished else { throw BenchError.runFailed("\(scenario.rawValue): the round did not finish in 120 s") }

@@ -48,6 +48,7 @@ enum SwiftPeers {
             }
             count += 1
             handled.store(count, ordering: .releasing)
+            cbp_beat(1)
             if count == target {
                 end = nowNS()
                 done.signal()

@@ -48,6 +48,11 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Also write the table as Markdown to this file (for docs/benchmarks.md).")
     var markdown: String?
 
+    @Option(
+        help: "Seconds a round may go without handling an event before the run ends with exit 1 and a diagnostic (default 5)."
+    )
+    var stallTimeout: Double?
+
     @Flag(help: "No progress line on stderr.")
     var noProgress = false
 
@@ -88,7 +93,7 @@ struct BenchCommand: AsyncParsableCommand {
     func run() async throws {
         let options = BenchOptions(
             scenarios: scenarios, profile: profile, runs: runs, quick: quick, json: json, plot: plot,
-            backlog: backlog, work: work)
+            backlog: backlog, work: work, stallTimeout: stallTimeout)
         let selected: [Scenario]
         do { selected = try options.resolve() } catch { throw ValidationError(error.description) }
         let engineConfig: Engine.Configuration

@@ -28,6 +28,19 @@ typedef struct cbp_trial {
     uint64_t depth_sum;  /* priority runs: sum over probes of the events queued ahead at its post */
 } cbp_trial;
 
+/** Events handled by every peer's consumer so far: the harness's stall watchdog reads it (a round
+ *  whose count stands still is reported and ends the run, never hangs it). */
+extern uint64_t cbp_heartbeat;
+
+/** Adds `n` handled events to the heartbeat, once per batch. One consumer runs at a time, so a
+ *  relaxed load and store (no read-modify-write) suffice; the watchdog only needs to see it move. */
+static inline void cbp_beat(uint64_t n) {
+    __atomic_store_n(&cbp_heartbeat, __atomic_load_n(&cbp_heartbeat, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+
+/** The heartbeat now. */
+static inline uint64_t cbp_heartbeat_now(void) { return __atomic_load_n(&cbp_heartbeat, __ATOMIC_RELAXED); }
+
 /** CLOCK_MONOTONIC in nanoseconds (vDSO): the one clock of the harness. */
 uint64_t cbp_now_ns(void);
 
