@@ -59,7 +59,14 @@ extension EngineSuites {
                     relayed.add(1, ordering: .releasing)
                 }
                 let engine = try builder.start()
-                defer { _ = engine.stop() }
+                defer {
+                    // Shutdown wakes sleeping workers with sp_wake_all: it takes milliseconds; a
+                    // missed shutdown wake-up would leave it waiting for its deadline.
+                    let t0 = sp_now_ns()
+                    _ = engine.stop(10)
+                    let took = Double(sp_now_ns() - t0) / 1e9
+                    #expect(took < 2, "round \(round): shutdown took \(took) s: a worker missed its shutdown wake-up")
+                }
                 guard cts_rendezvous_wait_held(rendezvous, 2_000_000_000) == 1 else {
                     Issue.record("round \(round): worker \(target) never reached its first sleep window\n\(engine.stallReport())")
                     return
@@ -205,6 +212,50 @@ extension EngineSuites {
             #expect(tallies.rejected.total > 0 && tallies.dropped.total > 0, "lanes never filled")
             print("wake-ups: \(backend): \(total) sleeps in \(phases) phases, \(String(format: "%.1f", Date().timeIntervalSince(start))) s; rejected \(tallies.rejected.total), dropped \(tallies.dropped.total)")
         }
+    }
+}
+
+extension EngineSuites.WakeUpTests {
+    /// Block lanes: two foreign threads post 100,000 events each into a 64-slot `block` lane (30 s
+    /// timeout) of one worker, so they wait for room again and again; the worker must wake them
+    /// (futex) as it frees slots. A lost futex wake-up would hold a producer until its timeout: the
+    /// watchdog fails the test after 2 s without progress instead.
+    @Test(arguments: backends)
+    func blockedProducersAreWokenAsRoomFrees(backend: Engine.Configuration.Backend) throws {
+        var config = testConfig(backend: backend, spin: .zero)
+        config.lanes[3].capacity = 64
+        config.lanes[3].onFull = .block(timeout: .seconds(30))
+        let producers = 2, perProducer = 100_000
+        var builder = Engine.Builder(configuration: config)
+        let handled = Atomic<Int>(0)
+        let ticks = try builder.register(Tick.self) { _, _ in handled.add(1, ordering: .relaxed) }
+        let engine = try builder.start()
+        let enqueued = Atomic<Int>(0), refused = Atomic<Int>(0)
+        let finished = DispatchSemaphore(value: 0)
+        let target = WorkerID(config.cpus.count - 1)
+        for p in 0..<producers {
+            Thread {
+                defer { finished.signal() }
+                for i in 0..<perProducer {
+                    do throws(PostError) {
+                        try engine.post(Tick(seq: UInt64(i), producer: UInt32(p)), as: ticks, lane: Lane(index: 3), to: .worker(target))
+                        enqueued.add(1, ordering: .relaxed)
+                    } catch {
+                        refused.add(1, ordering: .relaxed)
+                    }
+                }
+            }.start()
+        }
+        let ok = awaitProgress(
+            engine, "\(backend): producers blocked on a full block lane", progress: { handled.load(ordering: .relaxed) },
+            until: { handled.load(ordering: .relaxed) == producers * perProducer })
+        for _ in 0..<producers {
+            if finished.wait(timeout: .now() + (ok ? 5 : 35)) == .timedOut { Issue.record("a producer is still blocked") }
+        }
+        _ = engine.stop()
+        #expect(refused.load(ordering: .relaxed) == 0, "a producer timed out: a futex wake-up was lost")
+        #expect(enqueued.load(ordering: .relaxed) == producers * perProducer)
+        #expect(engine.stats(worker: target, lane: Lane(index: 3)).handled == UInt64(producers * perProducer))
     }
 }
 
