@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "io/io.h"
 
 /* ---- memory ---------------------------------------------------------------------------------- */
 
@@ -74,6 +75,9 @@ const char *sp_strerror(int code) {
     case SP_ESYS: return "system call failed";
     case SP_EWORKER_THREAD: return "not allowed on a worker thread";
     case SP_EDROPPED: return "dropped by the lane's policy";
+    case SP_ENOENT: return "no such source (its final event was already delivered)";
+    case SP_EBUSY: return "already owned (a signal with another owner, or an fd already watched)";
+    case SP_ENOSPC: return "the worker's source table is full";
     default: return "unknown error";
     }
 }
@@ -144,6 +148,7 @@ static void sp_msg(char *msg, size_t len, const char *fmt, const char *a, int b)
 static void sp_worker_free(sp_engine *e, sp_worker *w) {
     if (!w) return;
     if (w->backend && e->backend) e->backend->destroy(w); /* after every worker thread has exited */
+    sp_io_destroy(w); /* after the ring: no request refers to a record any more */
     for (uint32_t l = 0; l < e->lane_count; l++) {
         sp_lane_state *ls = &w->lanes[l];
         uint32_t cap = e->cfg.lanes[l].capacity;

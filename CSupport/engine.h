@@ -16,6 +16,7 @@
 #include "spindle_fast.h"
 
 struct sp_backend_ops;
+struct sp_source;
 
 /* A lane's per-worker scheduling state and counters. */
 typedef struct sp_lane_state {
@@ -48,6 +49,7 @@ struct sp_worker {
     pthread_t thread;
     void *userdata;
     void *backend;   /* the backend's per-worker state */
+    void *io;        /* I/O sources (io/io.h) */
     uint32_t lane_count, worker_count;
     uint32_t strict_count; /* lanes [0, strict_count) are strict, the rest weighted */
     sp_lane_state lanes[SP_MAX_LANES];
@@ -75,6 +77,16 @@ typedef struct sp_backend_ops {
     /* Wake `target` from worker `self`'s thread. Returns 1 when a syscall was made. */
     int (*wake_from_worker)(sp_worker *self, sp_worker *target);
     void (*destroy)(sp_worker *w);
+    /* I/O sources (io/): arm a new source (may create its fd); re-arm one whose request ended
+     * (timer period, multishot ended); cancel — returns 1 when a final completion will follow, 0
+     * when the source is gone now. All on the worker's thread. */
+    int (*io_arm)(sp_worker *w, struct sp_source *s, char *msg, size_t len);
+    int (*io_rearm)(sp_worker *w, struct sp_source *s); /* events delivered, or -1: retry next round */
+    int (*io_cancel)(sp_worker *w, struct sp_source *s);
+    /* A busy worker, once per round while it has sources: submit what is queued and reap what
+     * completed — entering the kernel only when something is there (io_uring: the CQ tail and
+     * IORING_SQ_TASKRUN; epoll: at most every SP_EPOLL_POLL_NS). Returns events delivered. */
+    uint32_t (*io_poll)(sp_worker *w);
 } sp_backend_ops;
 
 extern const sp_backend_ops sp_uring_backend;

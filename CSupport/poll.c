@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "io/io.h"
 
 static int sp_epoll_init(sp_worker *w, uint32_t want, uint32_t entries, uint32_t *features, char *msg, size_t len) {
     (void)want;
@@ -31,16 +32,44 @@ static int sp_epoll_init(sp_worker *w, uint32_t want, uint32_t entries, uint32_t
     return SP_OK;
 }
 
+int sp_epoll_fd(sp_worker *w) { return (int)(intptr_t)w->backend - 1; }
+
+/* Hands each readiness to its source (data.u64 1 is the wake-up eventfd: nothing to do). */
+static uint32_t sp_epoll_dispatch(sp_worker *w, struct epoll_event *evs, int n) {
+    uint32_t delivered = 0;
+    for (int i = 0; i < n; i++)
+        if (evs[i].data.u64 & SP_IO_TAG) delivered += (uint32_t)sp_epoll_io_ready(w, evs[i].data.u64, evs[i].events);
+    return delivered;
+}
+
 static void sp_epoll_wait(sp_worker *w) {
-    int ep = (int)(intptr_t)w->backend - 1;
-    struct epoll_event ev;
+    struct epoll_event evs[64];
     int n;
     do {
-        n = epoll_wait(ep, &ev, 1, -1);
+        n = epoll_wait(sp_epoll_fd(w), evs, 64, -1);
     } while (n < 0 && errno == EINTR);
+    /* Drained after the wake-up and before the flag is published again: a write consumed here was
+     * sent for this sleep, which is over (docs/reliability.md). */
     uint64_t v;
     while (read(w->event_fd, &v, sizeof v) == sizeof v) {
     }
+    if (n > 0) sp_epoll_dispatch(w, evs, n);
+}
+
+/* A busy worker with sources: epoll has no shared-memory view of readiness, so it is asked with a
+ * zero timeout — at most once every SP_EPOLL_POLL_NS, never per event. */
+#define SP_EPOLL_POLL_NS 20000ull
+static uint32_t sp_epoll_io_poll(sp_worker *w) {
+    sp_io *io = w->io;
+    uint32_t delivered = sp_io_pending(w);
+    uint64_t now = sp_now_ns(); /* vDSO; only while sources are live on the epoll fallback */
+    if (now - io->last_poll < SP_EPOLL_POLL_NS) return delivered;
+    io->last_poll = now;
+    struct epoll_event evs[64];
+    int n = epoll_wait(sp_epoll_fd(w), evs, 64, 0);
+    io->enters++;
+    if (n > 0) delivered += sp_epoll_dispatch(w, evs, n);
+    return delivered;
 }
 
 static int sp_epoll_wake_from_worker(sp_worker *self, sp_worker *target) {
@@ -61,4 +90,8 @@ const sp_backend_ops sp_epoll_backend = {
     .wait = sp_epoll_wait,
     .wake_from_worker = sp_epoll_wake_from_worker,
     .destroy = sp_epoll_destroy,
+    .io_arm = sp_epoll_io_arm,
+    .io_rearm = sp_epoll_io_rearm,
+    .io_cancel = sp_epoll_io_cancel,
+    .io_poll = sp_epoll_io_poll,
 };

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "io/io.h"
 #include "uring_compat.h"
 
 
@@ -35,13 +36,15 @@ static int sp_uring_init(sp_worker *w, uint32_t want, uint32_t entries, uint32_t
     uint32_t feats = 0;
     if (want & SP_URING_WANT_DEFER_TASKRUN) {
         memset(&p, 0, sizeof p);
-        p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+        /* TASKRUN_FLAG: the kernel raises IORING_SQ_TASKRUN when completions wait for us to
+         * enter, so a busy worker knows without a syscall (sp_uring_io_poll). */
+        p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
         rc = io_uring_queue_init_params(entries, &u->ring, &p);
         if (rc == 0) feats = SP_FEAT_SINGLE_ISSUER | SP_FEAT_DEFER_TASKRUN;
     }
     if (rc == -EINVAL && (want & SP_URING_WANT_COOP_TASKRUN)) {
         memset(&p, 0, sizeof p);
-        p.flags = IORING_SETUP_COOP_TASKRUN;
+        p.flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
         rc = io_uring_queue_init_params(entries, &u->ring, &p);
         if (rc == 0) feats = SP_FEAT_COOP_TASKRUN;
     }
@@ -103,18 +106,47 @@ static void sp_uring_wake_failed(sp_worker *self, uint64_t tag) {
     if (target < e->worker_count) sp_eventfd_wake(e->workers[target]);
 }
 
-/* Consumes every CQE: wake-up doorbells (nothing to do: the worker re-checks its rings), the
- * eventfd poll's end, and failed MSG_RING sends. */
-static void sp_uring_reap(sp_uring *u, sp_worker *w) {
+/* Consumes the CQEs: I/O sources' completions become events in their lanes (a full lane stops
+ * the reap there: the rest stay in the CQ for the next round, nothing is dropped), wake-up
+ * doorbells need nothing (the worker re-checks its rings), the eventfd poll's end is noted, and
+ * failed MSG_RING sends are answered. Returns the events delivered. */
+static uint32_t sp_uring_reap(sp_uring *u, sp_worker *w) {
     struct io_uring_cqe *cqe;
     unsigned head, n = 0;
+    uint32_t delivered = 0;
     io_uring_for_each_cqe(&u->ring, head, cqe) {
         uint64_t tag = io_uring_cqe_get_data64(cqe);
-        if (tag == SP_TAG_EVENTFD && !(cqe->flags & IORING_CQE_F_MORE)) u->efd_armed = 0;
-        if ((tag & 0xff) == SP_TAG_WAKE_SENT && cqe->res < 0) sp_uring_wake_failed(w, tag);
+        if (tag & SP_IO_TAG) {
+            int r = sp_uring_io_complete(w, tag, cqe->res, cqe->flags);
+            if (r < 0) break;
+            delivered += (uint32_t)r;
+        } else if (tag == SP_TAG_EVENTFD && !(cqe->flags & IORING_CQE_F_MORE)) {
+            u->efd_armed = 0;
+        } else if ((tag & 0xff) == SP_TAG_WAKE_SENT && cqe->res < 0) {
+            sp_uring_wake_failed(w, tag);
+        }
         n++;
     }
     io_uring_cq_advance(&u->ring, n);
+    return delivered;
+}
+
+struct io_uring *sp_uring_ring(sp_worker *w) { return &((sp_uring *)w->backend)->ring; }
+
+/* A busy worker with sources, once per round: one io_uring_enter only when there is something to
+ * submit or task work to run (IORING_SQ_TASKRUN, set by the kernel under DEFER_TASKRUN with
+ * TASKRUN_FLAG), then reap from shared memory. With nothing in flight: no syscall. */
+static uint32_t sp_uring_io_poll(sp_worker *w) {
+    sp_uring *u = w->backend;
+    sp_io *io = w->io;
+    uint32_t n = sp_io_pending(w);
+    unsigned sq_flags = __atomic_load_n(u->ring.sq.kflags, __ATOMIC_RELAXED);
+    if (io_uring_sq_ready(&u->ring) || (sq_flags & IORING_SQ_TASKRUN)) {
+        io_uring_submit_and_get_events(&u->ring);
+        io->enters++;
+    }
+    if (io_uring_cq_ready(&u->ring)) n += sp_uring_reap(u, w);
+    return n;
 }
 
 static void sp_uring_wait(sp_worker *w) {
@@ -169,6 +201,10 @@ const sp_backend_ops sp_uring_backend = {
     .wait = sp_uring_wait,
     .wake_from_worker = sp_uring_wake_from_worker,
     .destroy = sp_uring_destroy,
+    .io_arm = sp_uring_io_arm,
+    .io_rearm = sp_uring_io_rearm,
+    .io_cancel = sp_uring_io_cancel,
+    .io_poll = sp_uring_io_poll,
 };
 
 int sp_uring_available(char *msg, size_t len) {

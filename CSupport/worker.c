@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "io/io.h"
 
 __thread sp_worker *sp_tls_worker;
 
@@ -70,6 +71,10 @@ static int sp_worker_setup(sp_worker *w, char *msg, size_t len) {
     if (numa_available() >= 0 && e->cfg.numa_policy == SP_NUMA_LOCAL) numa_set_localalloc();
     uint32_t features = 0;
     const sp_backend_ops *b = e->backend;
+    if (sp_io_init(w, SP_MAX_SOURCES) != SP_OK) {
+        snprintf(msg, len, "worker %u: cannot allocate its source table", w->id);
+        return SP_ENOMEM;
+    }
     int rc = b->init(w, e->cfg.uring_flags, e->cfg.uring_entries, &features, msg, len);
     if (rc == SP_OK && w->id == 0) e->features = features;
     return rc;
@@ -90,8 +95,13 @@ void *sp_worker_main(void *arg) {
     }
 
     uint64_t idle_since = 0;
+    sp_io *io = w->io;
     for (;;) {
-        if (sp_sched_round(w)) {
+        if (__builtin_expect(atomic_load_explicit(&io->ctl_pending, memory_order_acquire) != 0, 0)) sp_io_take_control(w);
+        uint32_t n = sp_sched_round(w);
+        /* I/O completions enter the lanes once per round; a worker without sources skips it. */
+        if (io->live) n += e->backend->io_poll(w);
+        if (n) {
             idle_since = 0;
             continue;
         }
@@ -115,7 +125,8 @@ void *sp_worker_main(void *arg) {
          * that published before our flag was visible is seen here; one after sees the flag. */
         atomic_store_explicit(&w->sleeping, 1, memory_order_relaxed);
         sp_heavy_barrier();
-        if (sp_worker_has_work(w) || atomic_load_explicit(&e->state, memory_order_acquire) != st) {
+        if (sp_worker_has_work(w) || atomic_load_explicit(&io->ctl_pending, memory_order_relaxed) ||
+            atomic_load_explicit(&e->state, memory_order_acquire) != st) {
             atomic_store_explicit(&w->sleeping, 0, memory_order_relaxed);
             continue;
         }
@@ -129,6 +140,7 @@ void *sp_worker_main(void *arg) {
         atomic_store_explicit(&w->sleeping, 0, memory_order_relaxed);
         idle_since = 0;
     }
+    sp_io_release_signals(w); /* its signals go back to their default disposition at shutdown */
     if (e->cb.worker_stopping) e->cb.worker_stopping(e->cb.context, w, w->id);
     /* The backend (ring fd, epoll fd) stays open until every worker has exited: another worker
      * may still be waking this one with MSG_RING, and a closed fd number could be reused. */

@@ -27,6 +27,7 @@ extern "C" {
 #define SP_INLINE_MAX 48 /* payload bytes in a slot */
 #define SP_INLINE_ALIGN 16
 #define SP_MAX_CPUS 4096
+#define SP_MAX_SOURCES 4096 /* I/O sources per worker */
 
 /* ---- errors -------------------------------------------------------------------------------- */
 
@@ -45,6 +46,9 @@ typedef enum sp_error {
     SP_ESYS = -11,          /* another system call failed at start (see the message) */
     SP_EWORKER_THREAD = -12, /* the call is refused from a worker thread (shutdown) */
     SP_EDROPPED = -13,      /* not an error: the lane's policy dropped the (newest) event */
+    SP_ENOENT = -14,        /* no such source (its final event was already delivered) */
+    SP_EBUSY = -15,         /* the signal has another owner, or the fd is already watched here */
+    SP_ENOSPC = -16,        /* the worker's source table is full */
 } sp_error;
 
 /** A static, human description of an sp_error code. */
@@ -212,6 +216,63 @@ void sp_worker_set_userdata(sp_worker *w, void *data);
 
 /** The worker of `e` running on the calling thread, or NULL. */
 sp_worker *sp_current_worker(const sp_engine *e);
+
+/* ---- I/O sources ------------------------------------------------------------------------------
+ * A source lives on one worker: its completions enter that worker's queue of the source's lane as
+ * events of the source's handler kind, and the scheduler treats them like posts. Every outcome is
+ * an event; the last one carries SP_IO_FINAL (a one-shot timer's firing, an error that ends it, or
+ * the `cancelled` event that follows a cancel). */
+
+typedef enum sp_source_kind { SP_SOURCE_TIMER = 1, SP_SOURCE_FD = 2, SP_SOURCE_SIGNALS = 3 } sp_source_kind;
+
+typedef struct sp_source_spec {
+    uint32_t kind;         /* sp_source_kind */
+    uint32_t lane;         /* the lane its events enter */
+    uint32_t handler_kind; /* the registered handler its events go to */
+    int32_t fd;            /* SP_SOURCE_FD: kept open by the caller until the final event */
+    uint32_t events;       /* SP_SOURCE_FD: POLLIN, POLLOUT, POLLPRI (readiness is edge-like: one
+                              event per change, as io_uring's multishot poll and EPOLLET report it) */
+    uint32_t pad_;
+    uint64_t first_ns;     /* SP_SOURCE_TIMER: first expiry, CLOCK_MONOTONIC ns (absolute) */
+    uint64_t interval_ns;  /* SP_SOURCE_TIMER: period; 0 = one shot */
+    uint64_t signals;      /* SP_SOURCE_SIGNALS: bit (signo - 1) per signal; each signal has one owner */
+} sp_source_spec;
+
+/* The payload of a source's event: 40 bytes, inline in the slot. */
+typedef struct sp_io_event {
+    uint64_t source; /* the source id */
+    int32_t result;  /* timer: 0; fd: the poll revents; signals: the signal number; < 0: -errno */
+    uint32_t flags;  /* SP_IO_* */
+    uint64_t value;  /* timer: lateness in ns (from the deadline to the reap) */
+    uint64_t count;  /* timer: firings coalesced into this one because the worker fell behind */
+    uint64_t reserved;
+} sp_io_event;
+
+#define SP_IO_FINAL 0x1u     /* no event of this source follows */
+#define SP_IO_CANCELLED 0x2u /* the event that ends a cancelled source */
+#define SP_IO_STALE 0x4u     /* queued before cancel(): its handler is not called (counted handled) */
+
+/** Adds a source on worker `w`, from w's own thread (a handler, or the worker_started hook). Returns
+ *  SP_OK and its id, or an error with one line in `msg` (SP_EINVAL, SP_EBUSY, SP_ENOSPC, SP_ESYS). */
+int sp_worker_add_source(sp_worker *w, const sp_source_spec *spec, uint64_t *id, char *msg, size_t len);
+
+/** Cancels a source of worker `w` from w's thread: no event of it is handled after this returns
+ *  except exactly one final SP_IO_CANCELLED event. SP_ENOENT when its final event already came. */
+int sp_worker_cancel_source(sp_worker *w, uint64_t id);
+
+/** Cancels a source from any thread: on the worker's thread as sp_worker_cancel_source; from another
+ *  thread the request is queued to the worker (woken if asleep) and the final SP_IO_CANCELLED
+ *  event says when it took effect. SP_ESTOPPED after shutdown began. */
+int sp_engine_cancel_source(sp_engine *e, uint32_t worker, uint64_t id);
+
+typedef struct sp_io_stats {
+    uint64_t live;    /* sources armed on the worker */
+    uint64_t rearms;  /* multishot requests the kernel ended and the engine re-armed */
+    uint64_t stalled; /* completions held back a round because their lane's queue was full */
+    uint64_t enters;  /* io_uring_enter / epoll_wait calls made by a busy worker for I/O */
+} sp_io_stats;
+
+int sp_engine_io_stats(const sp_engine *e, uint32_t worker, sp_io_stats *out);
 
 /* ---- counting ------------------------------------------------------------------------------ */
 

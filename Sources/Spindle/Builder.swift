@@ -20,6 +20,7 @@ extension Engine {
         public let configuration: Configuration
         @usableFromInline var entries: [HandlerEntry] = []
         var factories: [StateFactory] = []
+        var sources: [PendingSource] = []
         var errorHook: (@Sendable (any Error, WorkerID, Lane) -> Void)?
         @usableFromInline let builderID: UInt64
         var logger: Logger
@@ -105,12 +106,18 @@ extension Engine {
                 logger.info("spindle: no profile given: using the embedded default for this host (\(configuration.cpus.count) workers on CPUs \(configuration.cpus), \(configuration.lanes.count) lanes)")
             }
             let core = EngineCore(entries: entries, factories: factories, errorHook: errorHook,
-                                  laneNames: configuration.lanes.map(\.name))
+                                  laneNames: configuration.lanes.map(\.name), sources: sources)
             var cb = core.callbacks
             var err: Int32 = 0
             var msg = [CChar](repeating: 0, count: 512)
             guard let handle = sp_engine_start(&raw, &cb, &err, &msg, msg.count) else {
                 throw SpindleError(.startFailed, String(cMessage: msg))
+            }
+            // Sources were armed by their workers during start; one that failed fails the start.
+            if let failed = sources.first(where: { $0.handle.armError.withLock { $0 } != nil }) {
+                sp_engine_shutdown(handle, sp_now_ns())
+                sp_engine_destroy(handle)
+                throw SpindleError(.startFailed, "\(failed.handle.label) on worker \(failed.handle.worker.rawValue): \(failed.handle.armError.withLock { $0 } ?? "")")
             }
             let boxed = entries.filter { $0.release != nil }.map(\.typeName)
             if !boxed.isEmpty {
@@ -121,7 +128,9 @@ extension Engine {
                 logger.warning("spindle: \(String(cString: sp_engine_backend_note(handle))); falling back to epoll + eventfd")
             }
             logger.info("spindle: started \(configuration.cpus.count) workers, backend \(backend), ring memory \(sp_engine_ring_bytes(handle) >> 10) KiB")
-            return Engine(handle: handle, core: core, configuration: configuration, builderID: builderID)
+            let engine = Engine(handle: handle, core: core, configuration: configuration, builderID: builderID)
+            for s in sources { s.handle.attach(engine) }
+            return engine
         }
     }
 }

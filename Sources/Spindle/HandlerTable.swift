@@ -56,8 +56,10 @@ final class EngineCore: @unchecked Sendable {
     let factories: [StateFactory]
     let errorHook: (@Sendable (any Error, WorkerID, Lane) -> Void)?
     let laneNames: [String]
+    let sources: [PendingSource]
     init(entries: [HandlerEntry], factories: [StateFactory], errorHook: (@Sendable (any Error, WorkerID, Lane) -> Void)?,
-         laneNames: [String]) {
+         laneNames: [String], sources: [PendingSource] = []) {
+        self.sources = sources
         self.entries = entries
         self.handlerCount = entries.count
         self.handlers = .allocate(capacity: max(1, entries.count))
@@ -99,6 +101,24 @@ final class EngineCore: @unchecked Sendable {
                                          core: .passUnretained(self),
                                          workerCount: sp_engine_worker_count(sp_worker_engine(worker))))
         sp_worker_set_userdata(worker, local)
+        armSources(worker, id)
+    }
+
+    /// Arms this worker's sources on its own thread (it owns the ring). A failure is kept in the
+    /// handle; the builder fails the start with it.
+    func armSources(_ worker: OpaquePointer, _ id: Int) {
+        for s in sources where s.handle.worker.rawValue == id {
+            var spec = s.spec
+            if spec.kind == SP_SOURCE_TIMER.rawValue { spec.first_ns &+= sp_now_ns() }  // relative → absolute
+            var sid: UInt64 = 0
+            var msg = [CChar](repeating: 0, count: 256)
+            let rc = sp_worker_add_source(worker, &spec, &sid, &msg, msg.count)
+            if rc == SP_OK.rawValue {
+                s.handle.id.store(sid, ordering: .releasing)
+            } else {
+                s.handle.armError.withLock { $0 = String(cMessage: msg) }
+            }
+        }
     }
 
     func workerStopping(_ worker: OpaquePointer) {

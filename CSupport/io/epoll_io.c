@@ -1,0 +1,174 @@
+/*
+ * epoll_io.c — the epoll half of I/O sources, for where io_uring is denied: the same sources and
+ * events. Timers are timerfds with an absolute deadline re-armed from each firing (as the io_uring
+ * half does); fd readiness is EPOLLET (one event per change, like a multishot poll); the signal
+ * doorbell is an eventfd. A readiness seen while the source's lane is full is held in the record
+ * and delivered at a later round: nothing is dropped.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "io.h"
+
+int sp_epoll_fd(sp_worker *w); /* poll.c */
+
+static int sp_timerfd_set(sp_source *s) {
+    struct itimerspec its;
+    memset(&its, 0, sizeof its);
+    uint64_t d = s->deadline ? s->deadline : 1; /* 0 would disarm it */
+    its.it_value.tv_sec = (time_t)(d / 1000000000ull);
+    its.it_value.tv_nsec = (long)(d % 1000000000ull);
+    return timerfd_settime(s->fd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+static uint32_t sp_to_epoll(uint32_t poll_events) {
+    uint32_t e = 0;
+    if (poll_events & POLLIN) e |= EPOLLIN;
+    if (poll_events & POLLOUT) e |= EPOLLOUT;
+    if (poll_events & POLLPRI) e |= EPOLLPRI;
+    return e;
+}
+
+static uint32_t sp_to_poll(uint32_t ev) {
+    uint32_t p = 0;
+    if (ev & EPOLLIN) p |= POLLIN;
+    if (ev & EPOLLOUT) p |= POLLOUT;
+    if (ev & EPOLLPRI) p |= POLLPRI;
+    if (ev & EPOLLERR) p |= POLLERR;
+    if (ev & EPOLLHUP) p |= POLLHUP;
+    if (ev & EPOLLRDHUP) p |= POLLRDHUP;
+    return p;
+}
+
+int sp_epoll_io_arm(sp_worker *w, sp_source *s, char *msg, size_t len) {
+    int ep = sp_epoll_fd(w);
+    struct epoll_event ev = {.data.u64 = SP_IO_TAG | sp_io_id(w, s)};
+    int fd;
+    switch (s->kind) {
+    case SP_SOURCE_TIMER:
+        s->fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        if (s->fd < 0 || sp_timerfd_set(s) != 0) {
+            snprintf(msg, len, "timerfd failed: %s", strerror(errno));
+            return SP_ESYS;
+        }
+        ev.events = EPOLLIN;
+        fd = s->fd;
+        break;
+    case SP_SOURCE_FD:
+        ev.events = sp_to_epoll(s->events) | EPOLLET;
+        fd = s->fd;
+        break;
+    default: { /* SP_SOURCE_SIGNALS */
+        int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (efd < 0) {
+            snprintf(msg, len, "eventfd for a signal source failed: %s", strerror(errno));
+            return SP_ESYS;
+        }
+        int rc = sp_signals_claim(s->signals, efd, msg, len);
+        if (rc != SP_OK) {
+            close(efd);
+            s->signals = 0;
+            return rc;
+        }
+        s->fd = efd;
+        ev.events = EPOLLIN;
+        fd = efd;
+    }
+    }
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        int err = errno;
+        if (err == EEXIST) {
+            snprintf(msg, len, "fd %d is already watched on worker %u; fix: one watch per fd and worker", fd, w->id);
+            return SP_EBUSY;
+        }
+        snprintf(msg, len, "epoll_ctl(ADD, fd %d) failed: %s", fd, strerror(err));
+        return err == EPERM ? SP_EINVAL : SP_ESYS;
+    }
+    s->state = SP_SRC_ARMED;
+    return SP_OK;
+}
+
+/* Delivers readiness held back by a full lane (timers and the doorbell are level-triggered and are
+ * simply reported again; an EPOLLET fd's edge is kept here). */
+int sp_epoll_io_rearm(sp_worker *w, sp_source *s) {
+    if (!s->held) return 0;
+    if (!sp_io_has_room(w, s)) return -1;
+    uint32_t held = s->held;
+    s->held = 0;
+    return sp_io_deliver(w, s, (int32_t)held, 0, 0, 0);
+}
+
+int sp_epoll_io_cancel(sp_worker *w, sp_source *s) {
+    epoll_ctl(sp_epoll_fd(w), EPOLL_CTL_DEL, s->fd, NULL); /* our timerfd/eventfd is closed at free */
+    if (s->held) {
+        s->held = 0;
+        s->rearm = 0;
+        ((sp_io *)w->io)->pending_rearm--;
+    }
+    return 0; /* nothing in flight: the cancelled event comes at the next round */
+}
+
+int sp_epoll_io_ready(sp_worker *w, uint64_t data, uint32_t revents) {
+    sp_source *s = sp_io_lookup(w, data & ~SP_IO_TAG);
+    if (!s || s->state == SP_SRC_CANCELLING) return 0;
+    sp_io *io = w->io;
+    switch (s->kind) {
+    case SP_SOURCE_TIMER: {
+        if (!sp_io_has_room(w, s)) {
+            io->stalled++;
+            return 0; /* level-triggered: reported again next round */
+        }
+        uint64_t expirations;
+        if (read(s->fd, &expirations, sizeof expirations) != sizeof expirations) return 0;
+        uint64_t late, coalesced;
+        sp_io_timer_fired(s, sp_now_ns(), &late, &coalesced);
+        if (!s->interval) return sp_io_deliver(w, s, 0, SP_IO_FINAL, late, 0);
+        sp_io_deliver(w, s, 0, 0, late, coalesced);
+        if (sp_timerfd_set(s) != 0) return 1 + sp_io_deliver(w, s, -errno, SP_IO_FINAL, 0, 0);
+        return 1;
+    }
+    case SP_SOURCE_FD:
+        if (!sp_io_has_room(w, s)) {
+            /* EPOLLET reports an edge once: keep it for the next round. */
+            if (!s->held) {
+                s->rearm = 1;
+                io->pending_rearm++;
+            }
+            s->held |= sp_to_poll(revents);
+            io->stalled++;
+            return 0;
+        }
+        return sp_io_deliver(w, s, (int32_t)sp_to_poll(revents), 0, 0, 0);
+    default: { /* SP_SOURCE_SIGNALS */
+        if (!sp_io_has_room(w, s)) {
+            io->stalled++;
+            return 0;
+        }
+        uint64_t v;
+        while (read(s->fd, &v, sizeof v) == sizeof v) {
+        }
+        uint64_t bits = sp_signals_take(s->signals);
+        int n = 0;
+        for (int sig = 1; sig <= 64 && bits; sig++) {
+            uint64_t b = 1ull << (sig - 1);
+            if (!(bits & b)) continue;
+            if (!sp_io_deliver(w, s, sig, 0, 0, 1)) {
+                sp_signals_put_back(bits);
+                uint64_t one = 1;
+                ssize_t rc = write(s->fd, &one, sizeof one); /* ring again: level-triggered, next round */
+                (void)rc;
+                break;
+            }
+            bits &= ~b;
+            n++;
+        }
+        return n;
+    }
+    }
+}

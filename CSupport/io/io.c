@@ -1,0 +1,374 @@
+/*
+ * io.c — the backend-independent half of I/O sources: the per-worker record table, turning a
+ * completion into an event in its lane's queue, timer arithmetic, cancellation bookkeeping, and
+ * the process-wide owner table of signals.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "io.h"
+
+int sp_io_init(sp_worker *w, uint32_t capacity) {
+    sp_io *io = calloc(1, sizeof *io);
+    if (!io) return SP_ENOMEM;
+    io->src = calloc(capacity, sizeof *io->src);
+    if (!io->src) {
+        free(io);
+        return SP_ENOMEM;
+    }
+    io->capacity = capacity;
+    for (uint32_t i = 0; i < capacity; i++) {
+        io->src[i].next_free = i + 1;
+        io->src[i].fd = -1;
+        io->src[i].gen = 1;
+    }
+    io->free_head = 0;
+    pthread_mutex_init(&io->ctl_lock, NULL);
+    w->io = io;
+    return SP_OK;
+}
+
+void sp_io_destroy(sp_worker *w) {
+    sp_io *io = w->io;
+    if (!io) return;
+    for (uint32_t i = 0; i < io->capacity; i++) {
+        sp_source *s = &io->src[i];
+        if (s->state == SP_SRC_FREE) continue;
+        if (s->kind == SP_SOURCE_SIGNALS) sp_signals_release(s->signals);
+        if (s->fd >= 0 && s->kind != SP_SOURCE_FD) close(s->fd); /* our timerfd / signal eventfd */
+    }
+    pthread_mutex_destroy(&io->ctl_lock);
+    free(io->src);
+    free(io);
+    w->io = NULL;
+}
+
+sp_source *sp_io_alloc(sp_worker *w) {
+    sp_io *io = w->io;
+    if (io->free_head >= io->capacity) return NULL;
+    sp_source *s = &io->src[io->free_head];
+    io->free_head = s->next_free;
+    uint32_t gen = s->gen;
+    memset(s, 0, sizeof *s);
+    s->gen = gen;
+    s->fd = -1;
+    io->live++;
+    return s;
+}
+
+void sp_io_free(sp_worker *w, sp_source *s) {
+    sp_io *io = w->io;
+    if (s->kind == SP_SOURCE_SIGNALS) sp_signals_release(s->signals);
+    if (s->fd >= 0 && s->kind != SP_SOURCE_FD) close(s->fd);
+    s->fd = -1;
+    s->state = SP_SRC_FREE;
+    s->gen++; /* a late completion or cancel naming the old generation is dropped */
+    if (s->gen == 0) s->gen = 1;
+    s->next_free = io->free_head;
+    io->free_head = (uint32_t)(s - io->src);
+    io->live--;
+}
+
+sp_source *sp_io_lookup(sp_worker *w, uint64_t id) {
+    sp_io *io = w->io;
+    uint32_t idx = (uint32_t)id, gen = (uint32_t)(id >> 32);
+    if (!io || idx >= io->capacity) return NULL;
+    sp_source *s = &io->src[idx];
+    return s->state != SP_SRC_FREE && s->gen == gen ? s : NULL;
+}
+
+int sp_io_has_room(sp_worker *w, sp_source *s) {
+    sp_spsc *q = w->lanes[s->lane].local;
+    return sp_spsc_has_room(q, q->ptail, 1);
+}
+
+int sp_io_deliver(sp_worker *w, sp_source *s, int32_t result, uint32_t flags, uint64_t value, uint64_t count) {
+    sp_spsc *q = w->lanes[s->lane].local;
+    sp_io_event ev = {.source = sp_io_id(w, s), .result = result, .flags = flags, .value = value, .count = count};
+    /* The worker's own queue: producer and consumer are this thread. A full queue keeps the
+     * completion where it is (CQ, or the held readiness) until the handler drains it: nothing is
+     * dropped. */
+    if (!sp_spsc_push(q, s->handler_kind, 0, &ev, sizeof ev)) {
+        ((sp_io *)w->io)->stalled++;
+        return 0;
+    }
+    if (s->lane < w->strict_count) sp_mark_urgent((uint32_t *)&w->sleeping);
+    if (flags & SP_IO_FINAL) sp_io_free(w, s);
+    return 1;
+}
+
+void sp_io_timer_fired(sp_source *s, uint64_t now, uint64_t *lateness, uint64_t *coalesced) {
+    *lateness = now > s->deadline ? now - s->deadline : 0;
+    *coalesced = 0;
+    if (!s->interval) return;
+    /* Absolute deadlines: the schedule never drifts. Deadlines already past when the worker got
+     * here are not fired one by one: they are counted in this firing. */
+    uint64_t next = s->deadline + s->interval;
+    if (next <= now) {
+        uint64_t missed = (now - next) / s->interval + 1;
+        *coalesced = missed;
+        next += missed * s->interval;
+    }
+    s->deadline = next;
+}
+
+void sp_io_mark_stale(sp_worker *w, sp_source *s) {
+    sp_spsc *q = w->lanes[s->lane].local;
+    uint64_t id = sp_io_id(w, s);
+    uint64_t head = atomic_load_explicit(&q->head, memory_order_relaxed);
+    /* Including a batch being handled right now: its slots after the current one are read by the
+     * handler loop only when it gets to them. */
+    for (uint64_t p = head; p < q->ptail; p++) {
+        sp_slot *sl = &q->c_slots[p & q->c_mask];
+        if (sl->kind != s->handler_kind) continue;
+        sp_io_event *ev = (sp_io_event *)sl->payload;
+        if (ev->source == id) ev->flags |= SP_IO_STALE;
+    }
+}
+
+/* ---- signals: one owner per signal in the process -------------------------------------------- */
+
+static _Atomic int sp_sig_efd[65];      /* signo → the owning source's eventfd + 1 (0: none) */
+static _Atomic uint64_t sp_sig_pending; /* bit signo-1: delivered, not yet taken */
+static pthread_mutex_t sp_sig_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void sp_sig_handler(int signo) {
+    int saved = errno;
+    atomic_fetch_or(&sp_sig_pending, 1ull << (signo - 1));
+    int fd = atomic_load(&sp_sig_efd[signo]) - 1;
+    if (fd >= 0) {
+        uint64_t one = 1;
+        ssize_t rc = write(fd, &one, sizeof one); /* async-signal-safe */
+        (void)rc;
+    }
+    errno = saved;
+}
+
+int sp_signals_claim(uint64_t mask, int efd, char *msg, size_t len) {
+    pthread_mutex_lock(&sp_sig_lock);
+    for (int sig = 1; sig <= 64; sig++) {
+        if (!(mask & (1ull << (sig - 1)))) continue;
+        struct sigaction old;
+        if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &old) != 0) {
+            snprintf(msg, len, "signal %d cannot be handled; fix: remove it from the signal set", sig);
+            pthread_mutex_unlock(&sp_sig_lock);
+            return SP_EINVAL;
+        }
+        if (atomic_load(&sp_sig_efd[sig]) != 0 || old.sa_handler != SIG_DFL) {
+            snprintf(msg, len,
+                     "signal %d (%s) already has an owner (%s); fix: one owner per signal — do not also register it with "
+                     "Dispatch/ServiceGroup or another engine",
+                     sig, strsignal(sig),
+                     atomic_load(&sp_sig_efd[sig])        ? "a Spindle source"
+                     : old.sa_handler == SIG_IGN ? "it is ignored: SIG_IGN, as DispatchSource signal owners set it"
+                                                 : "a signal handler");
+            pthread_mutex_unlock(&sp_sig_lock);
+            return SP_EBUSY;
+        }
+    }
+    for (int sig = 1; sig <= 64; sig++) {
+        if (!(mask & (1ull << (sig - 1)))) continue;
+        atomic_store(&sp_sig_efd[sig], efd + 1);
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = sp_sig_handler;
+        sa.sa_flags = SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        sigaction(sig, &sa, NULL);
+        /* Unblocked in this (worker) thread, so the process always has a thread to take it. */
+        sigset_t one;
+        sigemptyset(&one);
+        sigaddset(&one, sig);
+        pthread_sigmask(SIG_UNBLOCK, &one, NULL);
+    }
+    pthread_mutex_unlock(&sp_sig_lock);
+    return SP_OK;
+}
+
+void sp_signals_release(uint64_t mask) {
+    pthread_mutex_lock(&sp_sig_lock);
+    for (int sig = 1; sig <= 64; sig++) {
+        if (!(mask & (1ull << (sig - 1)))) continue;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = SIG_DFL;
+        sigaction(sig, &sa, NULL);
+        atomic_store(&sp_sig_efd[sig], 0);
+    }
+    atomic_fetch_and(&sp_sig_pending, ~mask);
+    pthread_mutex_unlock(&sp_sig_lock);
+}
+
+uint64_t sp_signals_take(uint64_t mask) { return atomic_fetch_and(&sp_sig_pending, ~mask) & mask; }
+
+void sp_signals_put_back(uint64_t bits) { atomic_fetch_or(&sp_sig_pending, bits); }
+
+/* ---- control requests from other threads ------------------------------------------------------ */
+
+void sp_io_take_control(sp_worker *w) {
+    sp_io *io = w->io;
+    uint64_t ids[64];
+    pthread_mutex_lock(&io->ctl_lock);
+    uint32_t n = io->ctl_count;
+    memcpy(ids, io->ctl_cancel, n * sizeof ids[0]);
+    io->ctl_count = 0;
+    atomic_store_explicit(&io->ctl_pending, 0, memory_order_relaxed);
+    pthread_mutex_unlock(&io->ctl_lock);
+    for (uint32_t i = 0; i < n; i++) sp_worker_cancel_source(w, ids[i]);
+}
+
+/* ---- the public entry points ------------------------------------------------------------------ */
+
+static int sp_spec_check(sp_worker *w, const sp_source_spec *spec, char *msg, size_t len) {
+    if (spec->lane >= w->lane_count) {
+        snprintf(msg, len, "source lane %u: the engine has %u lanes", spec->lane, w->lane_count);
+        return SP_EBAD_LANE;
+    }
+    switch (spec->kind) {
+    case SP_SOURCE_TIMER:
+        if (spec->interval_ns != 0 && spec->interval_ns < 1000) {
+            snprintf(msg, len, "timer interval %llu ns: rule at least 1 µs; fix: use a longer period",
+                     (unsigned long long)spec->interval_ns);
+            return SP_EINVAL;
+        }
+        return SP_OK;
+    case SP_SOURCE_FD:
+        if (spec->fd < 0 || spec->events == 0) {
+            snprintf(msg, len, "fd watch: fd %d, events 0x%x: rule an open fd and at least one of POLLIN/POLLOUT/POLLPRI",
+                     spec->fd, spec->events);
+            return SP_EINVAL;
+        }
+        return SP_OK;
+    case SP_SOURCE_SIGNALS:
+        if (spec->signals == 0) {
+            snprintf(msg, len, "signal source: no signal given; fix: name at least one (SIGTERM, SIGINT, SIGHUP…)");
+            return SP_EINVAL;
+        }
+        return SP_OK;
+    default:
+        snprintf(msg, len, "source kind %u: unknown", spec->kind);
+        return SP_EINVAL;
+    }
+}
+
+int sp_worker_add_source(sp_worker *w, const sp_source_spec *spec, uint64_t *id, char *msg, size_t len) {
+    char scratch[8];
+    if (!msg || !len) msg = scratch, len = sizeof scratch;
+    msg[0] = 0;
+    if (sp_tls_worker != w) {
+        snprintf(msg, len, "sources are added on their worker's thread (a handler or worker_started)");
+        return SP_EWORKER_THREAD;
+    }
+    int rc = sp_spec_check(w, spec, msg, len);
+    if (rc != SP_OK) return rc;
+    sp_source *s = sp_io_alloc(w);
+    if (!s) {
+        snprintf(msg, len, "worker %u has %u sources: the table is full; fix: cancel sources you no longer need",
+                 w->id, ((sp_io *)w->io)->capacity);
+        return SP_ENOSPC;
+    }
+    s->kind = (uint8_t)spec->kind;
+    s->lane = spec->lane;
+    s->handler_kind = spec->handler_kind;
+    s->fd = spec->kind == SP_SOURCE_FD ? spec->fd : -1;
+    s->events = spec->events;
+    s->deadline = spec->first_ns;
+    s->interval = spec->interval_ns;
+    s->signals = spec->signals;
+    rc = w->engine->backend->io_arm(w, s, msg, len);
+    if (rc != SP_OK) {
+        sp_io_free(w, s);
+        return rc;
+    }
+    *id = sp_io_id(w, s);
+    return SP_OK;
+}
+
+int sp_worker_cancel_source(sp_worker *w, uint64_t id) {
+    sp_source *s = sp_io_lookup(w, id);
+    if (!s || s->state == SP_SRC_CANCELLING) return SP_ENOENT;
+    sp_io_mark_stale(w, s);
+    if (w->engine->backend->io_cancel(w, s)) {
+        s->state = SP_SRC_CANCELLING; /* the final CQE delivers the cancelled event */
+        return SP_OK;
+    }
+    /* Nothing in flight: the cancelled event now. A full lane holds it until there is room, as
+     * the backend does for any completion (never dropped). */
+    s->state = SP_SRC_CANCELLING;
+    s->rearm = 1;
+    ((sp_io *)w->io)->pending_rearm++;
+    return SP_OK;
+}
+
+int sp_engine_cancel_source(sp_engine *e, uint32_t worker, uint64_t id) {
+    if (worker >= e->worker_count) return SP_EBAD_WORKER;
+    sp_worker *w = e->workers[worker];
+    if (sp_tls_worker == w) return sp_worker_cancel_source(w, id);
+    if (atomic_load_explicit(&e->state, memory_order_acquire) != SP_STATE_RUNNING) return SP_ESTOPPED;
+    sp_io *io = w->io;
+    for (;;) {
+        pthread_mutex_lock(&io->ctl_lock);
+        if (io->ctl_count < 64) {
+            io->ctl_cancel[io->ctl_count++] = id;
+            atomic_store_explicit(&io->ctl_pending, 1, memory_order_release);
+            pthread_mutex_unlock(&io->ctl_lock);
+            break;
+        }
+        pthread_mutex_unlock(&io->ctl_lock);
+        sched_yield(); /* 64 cancels queued and not yet taken: the worker takes them every round */
+    }
+    sp_wake_if_sleeping(NULL, w);
+    return SP_OK;
+}
+
+int sp_engine_io_stats(const sp_engine *e, uint32_t worker, sp_io_stats *out) {
+    if (worker >= e->worker_count) return SP_EBAD_WORKER;
+    sp_io *io = e->workers[worker]->io;
+    memset(out, 0, sizeof *out);
+    if (!io) return SP_OK;
+    out->live = __atomic_load_n(&io->live, __ATOMIC_RELAXED);
+    out->rearms = __atomic_load_n(&io->rearms, __ATOMIC_RELAXED);
+    out->stalled = __atomic_load_n(&io->stalled, __ATOMIC_RELAXED);
+    out->enters = __atomic_load_n(&io->enters, __ATOMIC_RELAXED);
+    return SP_OK;
+}
+
+/* The cancelled events that had nothing in flight, and anything else the backend left for the
+ * next round. Returns events delivered. */
+uint32_t sp_io_pending(sp_worker *w) {
+    sp_io *io = w->io;
+    if (!io->pending_rearm) return 0;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < io->capacity && io->pending_rearm; i++) {
+        sp_source *s = &io->src[i];
+        if (s->state == SP_SRC_FREE || !s->rearm) continue;
+        if (s->state == SP_SRC_CANCELLING) {
+            if (!sp_io_deliver(w, s, 0, SP_IO_FINAL | SP_IO_CANCELLED, 0, 0)) continue; /* full: next round */
+            io->pending_rearm--;
+            n++;
+            continue;
+        }
+        int r = w->engine->backend->io_rearm(w, s);
+        if (r < 0) continue; /* its lane is full: next round */
+        s->rearm = 0;
+        io->pending_rearm--;
+        n += (uint32_t)r;
+    }
+    return n;
+}
+
+void sp_io_release_signals(sp_worker *w) {
+    sp_io *io = w->io;
+    if (!io) return;
+    for (uint32_t i = 0; i < io->capacity; i++) {
+        sp_source *s = &io->src[i];
+        if (s->state == SP_SRC_FREE || s->kind != SP_SOURCE_SIGNALS || !s->signals) continue;
+        sp_signals_release(s->signals);
+        s->signals = 0;
+    }
+}

@@ -1,0 +1,100 @@
+/*
+ * io.h — I/O sources: the per-worker table of source records, how a completion becomes a slot in
+ * its lane, and the half each backend implements (uring_io.c, epoll_io.c). Internal.
+ *
+ * A source lives on one worker, which alone arms, re-arms, reaps and cancels it. Its id is
+ * (generation << 32 | index): a completion or a cancel naming an old generation is recognised
+ * and dropped, never handed to a handler. A record is freed only on its final completion.
+ */
+#ifndef SP_IO_H
+#define SP_IO_H
+
+#include <stdint.h>
+
+#include "../engine.h"
+
+enum {
+    SP_SRC_FREE = 0,
+    SP_SRC_ARMED = 1,      /* a request is in the kernel (or the fd is in the epoll set) */
+    SP_SRC_IDLE = 2,       /* between a completion and its re-arm (the next round) */
+    SP_SRC_CANCELLING = 3, /* cancel() was called; waiting for the target's final completion */
+};
+
+/* user_data / epoll data of a source request: bit 63 set (backend tags are small numbers). */
+#define SP_IO_TAG 0x8000000000000000ull
+#define SP_IO_CANCEL_TAG 4u /* a cancel request's own completion (skipped on success) */
+
+typedef struct sp_source {
+    uint32_t gen;
+    uint8_t kind;  /* SP_SOURCE_* */
+    uint8_t state; /* SP_SRC_* */
+    uint8_t rearm; /* needs re-arming at the next round (multishot ended, ENOBUFS, timer) */
+    uint8_t flags;
+    uint32_t lane, handler_kind;
+    int fd;            /* fd / timerfd / signal eventfd; -1 for io_uring timers */
+    uint32_t events;   /* fd: poll mask */
+    uint64_t deadline; /* timer: the next expiry (CLOCK_MONOTONIC ns) */
+    uint64_t interval; /* timer: 0 = one shot */
+    uint64_t signals;  /* signals: bit signo-1 */
+    uint32_t next_free;
+    uint32_t inflight; /* uring: requests whose final CQE has not come */
+    uint32_t held;     /* epoll: readiness seen while the lane was full, delivered next round */
+    int64_t ts_sec, ts_nsec; /* uring timers: the deadline as a __kernel_timespec, read at submit */
+} sp_source;
+
+typedef struct sp_io {
+    sp_source *src;
+    uint32_t capacity, free_head, live;
+    uint32_t pending_rearm; /* sources with rearm set */
+    uint64_t rearms;        /* multishot requests the kernel ended and we re-armed */
+    uint64_t stalled;       /* completions held back because their lane's queue was full */
+    uint64_t enters;        /* kernel entries a busy worker made for I/O */
+    uint64_t last_poll;     /* epoll: coarse time of the last zero-timeout epoll_wait */
+    /* control requests from other threads (cancel): a cold path, under a mutex */
+    pthread_mutex_t ctl_lock;
+    _Atomic uint32_t ctl_pending;
+    uint32_t ctl_count;
+    uint64_t ctl_cancel[64];
+} sp_io;
+
+/* io.c */
+int sp_io_init(sp_worker *w, uint32_t capacity);
+sp_source *sp_io_alloc(sp_worker *w);
+uint32_t sp_io_pending(sp_worker *w);
+void sp_io_destroy(sp_worker *w);
+sp_source *sp_io_lookup(sp_worker *w, uint64_t id); /* NULL for a stale id */
+static inline uint64_t sp_io_id(sp_worker *w, sp_source *s) {
+    return ((uint64_t)s->gen << 32) | (uint32_t)(s - ((sp_io *)w->io)->src);
+}
+/* Writes an event for `s` into its lane's local queue. Returns 0 when the queue is full (the
+ * caller keeps the completion and retries next round). `final` frees the record. */
+int sp_io_deliver(sp_worker *w, sp_source *s, int32_t result, uint32_t flags, uint64_t value, uint64_t count);
+int sp_io_has_room(sp_worker *w, sp_source *s);
+void sp_io_free(sp_worker *w, sp_source *s);
+/* Timers: given an expiry seen at `now`, the lateness, firings coalesced, and the next deadline. */
+void sp_io_timer_fired(sp_source *s, uint64_t now, uint64_t *lateness, uint64_t *coalesced);
+/* Marks queued, unhandled events of `s` stale (their handler call is skipped): none after cancel. */
+void sp_io_mark_stale(sp_worker *w, sp_source *s);
+/* Runs control requests other threads queued for this worker (cancel). */
+void sp_io_take_control(sp_worker *w);
+
+/* The signal owner table (process-wide): signo → the eventfd of the worker that owns it. */
+int sp_signals_claim(uint64_t mask, int efd, char *msg, size_t len);
+void sp_signals_release(uint64_t mask);
+uint64_t sp_signals_take(uint64_t mask); /* pending signals of `mask`, cleared */
+void sp_signals_put_back(uint64_t bits);  /* taken but not delivered (a full lane) */
+void sp_io_release_signals(sp_worker *w); /* the worker exits: default dispositions back */
+
+/* The backends' halves (uring_io.c, epoll_io.c). */
+int sp_uring_io_arm(sp_worker *w, sp_source *s, char *msg, size_t len);
+int sp_uring_io_rearm(sp_worker *w, sp_source *s);
+int sp_uring_io_cancel(sp_worker *w, sp_source *s);
+/* One source CQE: events delivered, or -1 when its lane is full (the CQE stays for next round). */
+int sp_uring_io_complete(sp_worker *w, uint64_t tag, int32_t res, uint32_t cflags);
+int sp_epoll_io_arm(sp_worker *w, sp_source *s, char *msg, size_t len);
+int sp_epoll_io_rearm(sp_worker *w, sp_source *s);
+int sp_epoll_io_cancel(sp_worker *w, sp_source *s);
+/* One readiness event of a source: events delivered (a full lane holds it for the next round). */
+int sp_epoll_io_ready(sp_worker *w, uint64_t data, uint32_t revents);
+
+#endif

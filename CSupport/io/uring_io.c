@@ -1,0 +1,163 @@
+/*
+ * uring_io.c — the io_uring half of I/O sources. Timers are IORING_OP_TIMEOUT with an absolute
+ * CLOCK_MONOTONIC deadline, re-armed from the completion with the next deadline of the period (the
+ * schedule never drifts and a late worker's missed firings are counted exactly, see io.c); fd
+ * readiness and the signal doorbell are multishot POLL_ADD, re-armed (and counted) when the
+ * kernel ends them. Re-arm SQEs are only queued here: they go to the kernel with the round's one
+ * io_uring_enter (or the sleep's), never in a syscall of their own.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <liburing.h>
+
+#include "../uring_compat.h"
+#include "io.h"
+
+struct io_uring *sp_uring_ring(sp_worker *w); /* uring.c */
+
+static inline uint64_t sp_tag(sp_worker *w, sp_source *s) { return SP_IO_TAG | sp_io_id(w, s); }
+
+static struct io_uring_sqe *sp_sqe(struct io_uring *ring) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+    if (!sqe) {
+        io_uring_submit(ring); /* a full SQ: rare (entries from the profile), one extra enter */
+        sqe = io_uring_get_sqe(ring);
+    }
+    return sqe;
+}
+
+/* Queues the source's request. Returns 0, or -1 when no SQE could be had (re-armed next round). */
+static int sp_uring_request(sp_worker *w, sp_source *s) {
+    struct io_uring *ring = sp_uring_ring(w);
+    struct io_uring_sqe *sqe = sp_sqe(ring);
+    if (!sqe) return -1;
+    if (s->kind == SP_SOURCE_TIMER) {
+        s->ts_sec = (int64_t)(s->deadline / 1000000000ull);
+        s->ts_nsec = (int64_t)(s->deadline % 1000000000ull);
+        /* The kernel copies the timespec when the SQE is submitted; it lives in the record. */
+        io_uring_prep_timeout(sqe, (struct __kernel_timespec *)&s->ts_sec, 0, IORING_TIMEOUT_ABS);
+    } else {
+        io_uring_prep_poll_multishot(sqe, s->fd, s->kind == SP_SOURCE_SIGNALS ? POLLIN : s->events);
+    }
+    io_uring_sqe_set_data64(sqe, sp_tag(w, s));
+    s->inflight++;
+    s->state = SP_SRC_ARMED;
+    return 0;
+}
+
+int sp_uring_io_arm(sp_worker *w, sp_source *s, char *msg, size_t len) {
+    if (s->kind == SP_SOURCE_SIGNALS) {
+        int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (efd < 0) {
+            snprintf(msg, len, "eventfd for a signal source failed: %s", strerror(errno));
+            return SP_ESYS;
+        }
+        int rc = sp_signals_claim(s->signals, efd, msg, len);
+        if (rc != SP_OK) {
+            close(efd);
+            s->signals = 0; /* nothing to release */
+            return rc;
+        }
+        s->fd = efd;
+    }
+    if (sp_uring_request(w, s) != 0) {
+        snprintf(msg, len, "no submission queue entry: the ring is full; fix: raise io_uring.entries");
+        return SP_ENOSPC;
+    }
+    return SP_OK;
+}
+
+int sp_uring_io_rearm(sp_worker *w, sp_source *s) {
+    if (sp_uring_request(w, s) != 0) return -1;
+    return 0;
+}
+
+int sp_uring_io_cancel(sp_worker *w, sp_source *s) {
+    if (s->inflight == 0) return 0;
+    struct io_uring_sqe *sqe = sp_sqe(sp_uring_ring(w));
+    if (!sqe) return 0; /* cannot happen after a submit; treated as gone (its CQE is dropped as stale) */
+    if (s->kind == SP_SOURCE_TIMER)
+        io_uring_prep_timeout_remove(sqe, sp_tag(w, s), 0);
+    else
+        io_uring_prep_cancel64(sqe, sp_tag(w, s), 0);
+    io_uring_sqe_set_data64(sqe, SP_IO_CANCEL_TAG);
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    return 1;
+}
+
+/* The signal doorbell rang: drain it, then take the pending signals (a signal after the take rings
+ * again), one event each. */
+static int sp_uring_signals(sp_worker *w, sp_source *s) {
+    uint64_t v;
+    while (read(s->fd, &v, sizeof v) == sizeof v) {
+    }
+    uint64_t bits = sp_signals_take(s->signals);
+    int n = 0;
+    for (int sig = 1; sig <= 64 && bits; sig++) {
+        uint64_t b = 1ull << (sig - 1);
+        if (!(bits & b)) continue;
+        if (!sp_io_deliver(w, s, sig, 0, 0, 1)) {
+            sp_signals_put_back(bits); /* the lane is full: taken again at the next ring */
+            break;
+        }
+        bits &= ~b;
+        n++;
+    }
+    return n;
+}
+
+int sp_uring_io_complete(sp_worker *w, uint64_t tag, int32_t res, uint32_t cflags) {
+    sp_source *s = sp_io_lookup(w, tag & ~SP_IO_TAG);
+    if (!s) return 0; /* a late completion of a freed record: dropped, never handed to a handler */
+    if (!sp_io_has_room(w, s)) {
+        ((sp_io *)w->io)->stalled++;
+        return -1; /* keep the CQE: nothing is dropped */
+    }
+    int final = !(cflags & IORING_CQE_F_MORE);
+    if (final && s->inflight) s->inflight--;
+    if (s->state == SP_SRC_CANCELLING) {
+        /* Cancel is not a barrier: the target still posts its final CQE. That one ends it. */
+        if (final && s->inflight == 0) return sp_io_deliver(w, s, 0, SP_IO_FINAL | SP_IO_CANCELLED, 0, 0);
+        return 0;
+    }
+    sp_io *io = w->io;
+    switch (s->kind) {
+    case SP_SOURCE_TIMER: {
+        if (res != -ETIME) return sp_io_deliver(w, s, res < 0 ? res : -EIO, SP_IO_FINAL, 0, 0);
+        uint64_t late, coalesced;
+        sp_io_timer_fired(s, sp_now_ns(), &late, &coalesced);
+        if (!s->interval) return sp_io_deliver(w, s, 0, SP_IO_FINAL, late, 0);
+        sp_io_deliver(w, s, 0, 0, late, coalesced);
+        if (sp_uring_request(w, s) != 0) {
+            s->rearm = 1;
+            io->pending_rearm++;
+        }
+        return 1;
+    }
+    case SP_SOURCE_FD:
+        if (res < 0) return sp_io_deliver(w, s, res, SP_IO_FINAL, 0, 0); /* e.g. -EBADF: ends it */
+        sp_io_deliver(w, s, res, 0, 0, 0);
+        break;
+    default: /* SP_SOURCE_SIGNALS */
+        if (res < 0) return sp_io_deliver(w, s, res, SP_IO_FINAL, 0, 0);
+        {
+            int n = sp_uring_signals(w, s);
+            if (final) goto rearm;
+            return n;
+        }
+    }
+    if (!final) return 1;
+rearm:
+    /* The kernel ended the multishot (CQ overflow, or its own reasons): re-arm, counted. */
+    io->rearms++;
+    if (sp_uring_request(w, s) != 0) {
+        s->rearm = 1;
+        io->pending_rearm++;
+    }
+    return 1;
+}

@@ -1,0 +1,166 @@
+import CSpindle
+import Foundation
+import Synchronization
+
+/// What a timer's handler receives: one per firing, and one `cancelled` event after
+/// ``SourceHandle/cancel()``.
+public struct TimerEvent: Sendable, Hashable {
+    /// How late the firing was handled: from the deadline to the worker reaping it.
+    public var lateness: Duration
+    /// Periodic timers: deadlines that passed while the worker was behind, folded into this
+    /// firing (never fired one by one, never silently lost). 0 when on time.
+    public var coalesced: Int
+    /// No event of this timer follows (a one-shot timer's firing, or the `cancelled` event).
+    public var isFinal: Bool
+    /// The event that ends a cancelled timer.
+    public var isCancelled: Bool
+    /// The kernel refused the timer (the event is final).
+    public var error: POSIXErrorCode?
+
+    @usableFromInline
+    init(_ e: sp_io_event) {
+        lateness = .nanoseconds(Int64(clamping: e.value))
+        coalesced = Int(clamping: e.count)
+        isFinal = e.flags & SP_IO_FINAL != 0
+        isCancelled = e.flags & SP_IO_CANCELLED != 0
+        error = e.result < 0 ? POSIXErrorCode(rawValue: -e.result) : nil
+    }
+}
+
+/// Readiness conditions of a file descriptor (`poll(2)` bits).
+public struct PollEvents: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt32
+    /// Creates a set from `poll(2)` bits.
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    /// Data to read (`POLLIN`).
+    public static let readable = PollEvents(rawValue: UInt32(POLLIN))
+    /// Room to write (`POLLOUT`).
+    public static let writable = PollEvents(rawValue: UInt32(POLLOUT))
+    /// Urgent data (`POLLPRI`).
+    public static let priority = PollEvents(rawValue: UInt32(POLLPRI))
+    /// An error condition (`POLLERR`; reported, never asked for).
+    public static let error = PollEvents(rawValue: UInt32(POLLERR))
+    /// The peer hung up (`POLLHUP`; reported, never asked for).
+    public static let hangUp = PollEvents(rawValue: UInt32(POLLHUP))
+}
+
+/// What an fd watch's handler receives: one event per change of readiness (edge-like on both
+/// backends: read until `EAGAIN` before expecting another), and one `cancelled` event after
+/// ``SourceHandle/cancel()``.
+public struct Readiness: Sendable, Hashable {
+    /// What the fd is ready for.
+    public var events: PollEvents
+    /// No event of this watch follows.
+    public var isFinal: Bool
+    /// The event that ends a cancelled watch.
+    public var isCancelled: Bool
+    /// The kernel ended the watch with an error (e.g. `EBADF`: the fd was closed under it).
+    public var error: POSIXErrorCode?
+
+    @usableFromInline
+    init(_ e: sp_io_event) {
+        events = PollEvents(rawValue: e.result >= 0 ? UInt32(e.result) : 0)
+        isFinal = e.flags & SP_IO_FINAL != 0
+        isCancelled = e.flags & SP_IO_CANCELLED != 0
+        error = e.result < 0 ? POSIXErrorCode(rawValue: -e.result) : nil
+    }
+}
+
+/// A signal a ``Engine/Builder/signals(_:lane:on:handler:)`` source can own.
+public struct Signal: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+    /// The signal number.
+    public let rawValue: Int32
+    /// A signal by number.
+    public init(rawValue: Int32) { self.rawValue = rawValue }
+    /// `SIGTERM`: a polite request to stop (what `kill` and service managers send).
+    public static let term = Signal(rawValue: SIGTERM)
+    /// `SIGINT`: Ctrl-C.
+    public static let int = Signal(rawValue: SIGINT)
+    /// `SIGHUP`: reload, by convention.
+    public static let hup = Signal(rawValue: SIGHUP)
+    /// `SIGUSR1`.
+    public static let usr1 = Signal(rawValue: SIGUSR1)
+    /// `SIGUSR2`.
+    public static let usr2 = Signal(rawValue: SIGUSR2)
+    /// "SIGTERM"-style name.
+    public var description: String {
+        switch rawValue {
+        case SIGTERM: return "SIGTERM"
+        case SIGINT: return "SIGINT"
+        case SIGHUP: return "SIGHUP"
+        case SIGUSR1: return "SIGUSR1"
+        case SIGUSR2: return "SIGUSR2"
+        default: return "signal \(rawValue)"
+        }
+    }
+}
+
+/// What a signal source's handler receives: one event per signal delivered (several deliveries of
+/// one signal before the worker looks may arrive as one), and one `cancelled` event.
+public struct SignalEvent: Sendable, Hashable {
+    /// The signal (`nil` on the `cancelled` event).
+    public var signal: Signal?
+    /// The event that ends a cancelled source.
+    public var isCancelled: Bool
+    /// No event of this source follows.
+    public var isFinal: Bool
+
+    @usableFromInline
+    init(_ e: sp_io_event) {
+        signal = e.result > 0 ? Signal(rawValue: e.result) : nil
+        isCancelled = e.flags & SP_IO_CANCELLED != 0
+        isFinal = e.flags & SP_IO_FINAL != 0
+    }
+}
+
+/// A registered I/O source (timer, fd watch, signals). It lives on one worker; its events enter
+/// the lane it was registered with, where the scheduler treats them like posts.
+public final class SourceHandle: Sendable {
+    /// The worker the source lives on.
+    public let worker: WorkerID
+    /// What it is ("timer every 1 ms", "fd 7 readable", "signals SIGTERM").
+    public let label: String
+    let id = Atomic<UInt64>(0)
+    let finished = Atomic<Bool>(false)
+    let armError = Mutex<String?>(nil)
+    private let engine = Mutex<WeakEngine>(WeakEngine())
+
+    init(worker: WorkerID, label: String) {
+        self.worker = worker
+        self.label = label
+    }
+
+    func attach(_ e: Engine) { engine.withLock { $0.value = e } }
+
+    /// True once its final event was handed to its handler.
+    public var isFinished: Bool { finished.load(ordering: .acquiring) }
+
+    /// Cancels the source. On its own worker (inside a handler) no event of it is handled after
+    /// this returns except exactly one final `cancelled` event; from any other thread the request
+    /// is handed to the worker and the `cancelled` event says when it took effect.
+    /// - Returns: false when the source had already ended (its final event came) or the engine is
+    ///   gone; true when a `cancelled` event will follow.
+    @discardableResult
+    public func cancel() -> Bool {
+        guard !finished.load(ordering: .acquiring), let e = engine.withLock({ $0.value }) else { return false }
+        return sp_engine_cancel_source(e.handle, UInt32(worker.rawValue), id.load(ordering: .acquiring)) == SP_OK.rawValue
+    }
+}
+
+struct WeakEngine: @unchecked Sendable { weak var value: Engine? }
+
+/// A source waiting for its worker to start: armed on the worker's own thread (it owns the ring).
+struct PendingSource: Sendable {
+    let handle: SourceHandle
+    let spec: sp_source_spec
+}
+
+extension Engine {
+    /// Kernel-side counts of a worker's I/O: live sources, multishot re-arms, completions held a
+    /// round by a full lane, and the kernel entries a busy worker made for I/O.
+    public func ioStats(_ worker: WorkerID) -> (live: Int, rearms: UInt64, stalled: UInt64, enters: UInt64) {
+        var s = sp_io_stats()
+        _ = sp_engine_io_stats(handle, UInt32(worker.rawValue), &s)
+        return (Int(s.live), s.rearms, s.stalled, s.enters)
+    }
+}
