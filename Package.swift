@@ -25,7 +25,7 @@ let package = Package(
         .target(
             name: "CSpindle",
             path: "CSupport",
-            exclude: ["fuzz"],
+            exclude: ["fuzz", "model"],
             cSettings: [.define("_GNU_SOURCE"), .unsafeFlags(["-O2", "-fno-strict-aliasing"])],
             linkerSettings: [.linkedLibrary("uring"), .linkedLibrary("numa")]
         ),

@@ -2,6 +2,7 @@
 
 #include <linux/membarrier.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -21,6 +22,9 @@ static void sp_barrier_setup(void) {
 
 void sp_barrier_init(void) { pthread_once(&sp_barrier_once, sp_barrier_setup); }
 
+/* Producers rely on this call having run a barrier on their CPU: a local fence instead would not
+ * pair with their compiler-only barrier (a lost wake-up; CSupport/model barrier.pml). So a failed
+ * call (ENOMEM, EINTR) is retried until it succeeds, never replaced. */
 void sp_heavy_barrier_slow(void) {
-    if (sp_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0) atomic_thread_fence(memory_order_seq_cst);
+    while (sp_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0) sched_yield();
 }

@@ -464,6 +464,10 @@ void sp_engine_destroy(sp_engine *e) {
  * pending or running (and then nothing on a worker can post again). */
 int sp_engine_quiescent(sp_engine *e) {
     uint64_t handled = 0, enqueued = 0;
+    /* Our own last `handled` store before anyone else's is read: two workers finishing their last
+     * batches together must not each miss the other's count and both sleep (CSupport/model
+     * quiesce.pml). Cold path: only idle workers of a stopping engine get here. */
+    atomic_thread_fence(memory_order_seq_cst);
     for (uint32_t w = 0; w < e->worker_count; w++)
         for (uint32_t l = 0; l < e->lane_count; l++)
             handled += atomic_load_explicit(&e->workers[w]->lanes[l].handled, memory_order_acquire);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 #include <liburing.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@ typedef struct sp_uring {
     struct io_uring ring;
     int efd_armed;
     int msg_ring;
+    int multishot_poll; /* IORING_POLL_ADD_MULTI (5.13): else single-shot polls, re-armed per event */
 } sp_uring;
 
 static int sp_uring_init(sp_worker *w, uint32_t want, uint32_t entries, uint32_t *features, char *msg, size_t len) {
@@ -65,6 +67,12 @@ static int sp_uring_init(sp_worker *w, uint32_t want, uint32_t entries, uint32_t
         }
         io_uring_free_probe(probe);
     }
+    /* Multishot poll is a flag, not an opcode: the probe cannot see it. Kernel 5.13 has it. */
+    struct utsname un;
+    unsigned major = 0, minor = 0;
+    if (uname(&un) == 0) sscanf(un.release, "%u.%u", &major, &minor);
+    u->multishot_poll = major > 5 || (major == 5 && minor >= 13);
+    if (u->multishot_poll) feats |= SP_FEAT_MULTISHOT_POLL;
     *features = feats;
     w->backend = u;
 
@@ -85,17 +93,18 @@ static int sp_uring_init(sp_worker *w, uint32_t want, uint32_t entries, uint32_t
  * the counter only grows (by one per wake-up: 2^64 writes are out of reach) and a re-arm costs at
  * most one spurious wake-up. A poll is used, not a read: its completion is posted from the write
  * itself, with no read to run in the worker's task work (a few µs off a foreign wake-up). */
-static void sp_uring_arm_eventfd(sp_uring *u, sp_worker *w) {
-    if (u->efd_armed) return;
+static int sp_uring_arm_eventfd(sp_uring *u, sp_worker *w) {
+    if (u->efd_armed) return 1;
     struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
     if (!sqe) {
         io_uring_submit(&u->ring);
         sqe = io_uring_get_sqe(&u->ring);
-        if (!sqe) return; /* cannot happen after a submit emptied the SQ; the next wait retries */
+        if (!sqe) return 0; /* the submit failed (-EBUSY, -ENOMEM): not armed */
     }
     io_uring_prep_poll_multishot(sqe, w->event_fd, POLLIN);
     io_uring_sqe_set_data64(sqe, SP_TAG_EVENTFD);
     u->efd_armed = 1;
+    return 1;
 }
 
 /* A MSG_RING wake-up we sent failed (its CQE only appears on failure: CQE_SKIP_SUCCESS): the
@@ -132,6 +141,7 @@ static uint32_t sp_uring_reap(sp_uring *u, sp_worker *w) {
 }
 
 struct io_uring *sp_uring_ring(sp_worker *w) { return &((sp_uring *)w->backend)->ring; }
+int sp_uring_multishot_poll(sp_worker *w) { return ((sp_uring *)w->backend)->multishot_poll; }
 
 /* A busy worker with sources, once per round: one io_uring_enter only when there is something to
  * submit or task work to run (IORING_SQ_TASKRUN, set by the kernel under DEFER_TASKRUN with
@@ -151,7 +161,13 @@ static uint32_t sp_uring_io_poll(sp_worker *w) {
 
 static void sp_uring_wait(sp_worker *w) {
     sp_uring *u = w->backend;
-    sp_uring_arm_eventfd(u, w);
+    if (!sp_uring_arm_eventfd(u, w)) {
+        /* Without the doorbell a foreign wake-up could not end the wait: do not block. The worker
+         * loops and tries again (CSupport/model wake.pml, armfail). */
+        io_uring_submit(&u->ring);
+        sp_uring_reap(u, w);
+        return;
+    }
     int rc;
     do {
         rc = io_uring_submit_and_wait(&u->ring, 1);
@@ -180,9 +196,14 @@ static int sp_uring_wake_from_worker(sp_worker *self, sp_worker *target) {
     io_uring_prep_msg_ring(sqe, target->ring_fd, 0, SP_TAG_WAKE, 0);
     io_uring_sqe_set_data64(sqe, SP_TAG_WAKE_SENT | ((uint64_t)target->id << 8));
     sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-    io_uring_submit(&u->ring);
-    /* MSG_RING runs inline in the submit, so a failure is already in our CQ (a memory read, no
-     * syscall, when there is none). */
+    if (io_uring_submit(&u->ring) < 0) {
+        sp_eventfd_wake(target); /* the submit itself failed: the MSG_RING never went out */
+        return 1;
+    }
+    /* Usually MSG_RING runs inline in the submit and a failure is already in our CQ (a memory
+     * read, no syscall, when there is none). On some kernels (6.3–6.10, DEFER_TASKRUN targets) it
+     * runs as the target's task work and a failure comes back later: it is answered at our next
+     * reap (every round while we have I/O in flight, and before we sleep) — delayed, never lost. */
     if (io_uring_cq_ready(&u->ring)) sp_uring_reap(u, self);
     return 1;
 }

@@ -103,6 +103,9 @@ void *sp_worker_main(void *arg) {
         if (io->live) n += e->backend->io_poll(w);
         if (n) {
             idle_since = 0;
+            /* Past the shutdown deadline a busy worker stops after the batch in progress, even if
+             * handlers keep posting to it (CSupport/model abort.pml). */
+            if (__builtin_expect(atomic_load_explicit(&e->state, memory_order_relaxed) == SP_STATE_ABORT, 0)) break;
             continue;
         }
         sp_worker_flush(w); /* posts made outside a batch (worker_started hooks) */

@@ -19,5 +19,17 @@ if [ -x CSupport/fuzz/run.sh ] && [ $# -eq 0 ]; then
   grep -E "^Done [0-9]+ runs|corpus" "$log" | tail -2 || true
   rm -f "$log"
 fi
+# The sleep/wake handshake, model-checked with spin (CSupport/model): ~10 s, one line per check
+# only when one does not end as expected.
+if [ $# -eq 0 ]; then
+  log=$(mktemp)
+  if ! scripts/model-check.sh >"$log" 2>&1; then
+    cat "$log"
+    echo "model-check: a spin check did not end as expected (output above)" >&2
+    exit 1
+  fi
+  tail -1 "$log"
+  rm -f "$log"
+fi
 # One test at a time: engine suites pin workers to the same CPUs and count threads and fds.
 swift test --no-parallel "$@"

@@ -175,6 +175,7 @@ uint32_t sp_engine_features(const sp_engine *e);
 #define SP_FEAT_DEFER_TASKRUN 0x2u
 #define SP_FEAT_COOP_TASKRUN 0x4u
 #define SP_FEAT_MSG_RING 0x8u
+#define SP_FEAT_MULTISHOT_POLL 0x10u /* IORING_POLL_ADD_MULTI (5.13); below it polls are re-armed per event */
 
 /* ---- posting ------------------------------------------------------------------------------- */
 

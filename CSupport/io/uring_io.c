@@ -19,6 +19,7 @@
 #include "io.h"
 
 struct io_uring *sp_uring_ring(sp_worker *w); /* uring.c */
+int sp_uring_multishot_poll(sp_worker *w);
 
 static inline uint64_t sp_tag(sp_worker *w, sp_source *s) { return SP_IO_TAG | sp_io_id(w, s); }
 
@@ -42,7 +43,12 @@ static int sp_uring_request(sp_worker *w, sp_source *s) {
         /* The kernel copies the timespec when the SQE is submitted; it lives in the record. */
         io_uring_prep_timeout(sqe, (struct __kernel_timespec *)&s->ts_sec, 0, IORING_TIMEOUT_ABS);
     } else {
-        io_uring_prep_poll_multishot(sqe, s->fd, s->kind == SP_SOURCE_SIGNALS ? POLLIN : s->events);
+        unsigned mask = s->kind == SP_SOURCE_SIGNALS ? POLLIN : s->events;
+        /* Below 5.13 a single-shot poll: its one CQE (no F_MORE) is re-armed like an ended multishot. */
+        if (sp_uring_multishot_poll(w))
+            io_uring_prep_poll_multishot(sqe, s->fd, mask);
+        else
+            io_uring_prep_poll_add(sqe, s->fd, mask);
     }
     io_uring_sqe_set_data64(sqe, sp_tag(w, s));
     s->inflight++;

@@ -128,6 +128,9 @@ extension Engine {
                 logger.warning("spindle: \(String(cString: sp_engine_backend_note(handle))); falling back to epoll + eventfd")
             }
             logger.info("spindle: started \(configuration.cpus.count) workers, backend \(backend), ring memory \(sp_engine_ring_bytes(handle) >> 10) KiB")
+            if backend == "io_uring" && !sources.isEmpty && sp_engine_features(handle) & SP_FEAT_MULTISHOT_POLL == 0 {
+                logger.warning("spindle: this kernel has no multishot poll (5.13): fd watches and signal sources re-arm a single-shot poll after every event")
+            }
             let engine = Engine(handle: handle, core: core, configuration: configuration, builderID: builderID)
             for s in sources { s.handle.attach(engine) }
             return engine

@@ -1,5 +1,6 @@
 import CSpindle
 import Foundation
+import Synchronization
 import Testing
 
 @testable import Spindle
@@ -89,6 +90,28 @@ extension EngineSuites {
             #expect(report.drained)
             #expect(handled.total == 10 * 501)
             #expect(report.totals[2].handled == 10 * 501)
+        }
+
+        /// The shutdown deadline stops a worker whose handler re-posts to itself forever (its rings
+        /// never run dry): the call returns soon after the deadline and reports what was left.
+        @Test(arguments: backends)
+        func shutdownDeadlineStopsAWorkerThatNeverRunsDry(backend: Engine.Configuration.Backend) async throws {
+            var builder = Engine.Builder(configuration: testConfig(workers: 1, backend: backend))
+            let kind = LateBox<EventKind<Tick>?>(nil)
+            let handled = Atomic<Int>(0)
+            let ticks = try builder.register(Tick.self) { t, ctx in
+                handled.add(1, ordering: .relaxed)
+                try ctx.post(Tick(seq: t.seq + 1, producer: 0), as: kind.value!, lane: Lane(index: 3))  // forever
+            }
+            kind.value = ticks
+            let engine = try builder.start()
+            try engine.post(Tick(seq: 0, producer: 0), as: ticks, lane: Lane(index: 3), to: .worker(WorkerID(0)))
+            #expect(eventually { handled.load(ordering: .relaxed) > 1000 })
+            let t0 = sp_now_ns()
+            let report = await engine.shutdown(deadline: .now + .milliseconds(200))
+            let took = Double(sp_now_ns() - t0) / 1e9
+            #expect(took < 3, "shutdown with a 200 ms deadline took \(took) s")
+            #expect(!report.drained && report.unhandled[3] >= 1, "\(report)")
         }
 
         /// A throwing handler is counted as failed, reported to the error hook, and the engine goes on.
