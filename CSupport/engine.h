@@ -87,6 +87,13 @@ typedef struct sp_backend_ops {
      * completed — entering the kernel only when something is there (io_uring: the CQ tail and
      * IORING_SQ_TASKRUN; epoll: at most every SP_EPOLL_POLL_NS). Returns events delivered. */
     uint32_t (*io_poll)(sp_worker *w);
+    /* TCP: set up the receive buffers (io_uring: register the buffer ring); give a buffer back;
+     * send the head of a connection's queue; stop receiving on a connection (close or final). */
+    int (*buf_setup)(sp_worker *w, char *msg, size_t len);
+    void (*buf_return)(sp_worker *w, uint32_t bid);
+    void (*buf_flush)(sp_worker *w);
+    void (*conn_send)(sp_worker *w, struct sp_source *s);
+    void (*conn_stop)(sp_worker *w, struct sp_source *s);
 } sp_backend_ops;
 
 extern const sp_backend_ops sp_uring_backend;

@@ -7,6 +7,7 @@
  */
 #include "clock.h"
 #include "engine.h"
+#include "io/io.h"
 
 enum { SP_SRC_LOCAL = 0, SP_SRC_MPSC = 1, SP_SRC_PEERS = 2 };
 
@@ -41,6 +42,8 @@ static inline uint32_t sp_run_batch(sp_worker *w, sp_lane_state *ls, uint32_t la
     uint64_t r = e->cb.dispatch(e->cb.context, w, arg, slots, n);
     uint32_t failed = (uint32_t)r, done = (uint32_t)(r >> 32);
     if (__builtin_expect(done < n, 0)) n = done; /* stopped early: a strict lane has work */
+    /* Receive buffers the handled events borrowed go back now (one load when none is out). */
+    if (__builtin_expect(((sp_io *)w->io)->lent != 0, 0)) sp_io_return_buffers(w, slots, n);
     if (t0 && sp_coarse_ns() - t0 > w->slow_ns) sp_bump(&w->slow_batches, 1);
     /* Publish what the handlers posted cross-core (deferred by spindle_fast.h) before counting the
      * batch handled: quiescence (handled == enqueued) must never see their events missing. */

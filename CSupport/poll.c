@@ -94,4 +94,9 @@ const sp_backend_ops sp_epoll_backend = {
     .io_rearm = sp_epoll_io_rearm,
     .io_cancel = sp_epoll_io_cancel,
     .io_poll = sp_epoll_io_poll,
+    .buf_setup = sp_epoll_buf_setup,
+    .buf_return = sp_epoll_buf_return,
+    .buf_flush = sp_epoll_buf_flush,
+    .conn_send = sp_epoll_conn_send,
+    .conn_stop = sp_epoll_conn_stop,
 };

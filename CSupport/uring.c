@@ -226,6 +226,11 @@ const sp_backend_ops sp_uring_backend = {
     .io_rearm = sp_uring_io_rearm,
     .io_cancel = sp_uring_io_cancel,
     .io_poll = sp_uring_io_poll,
+    .buf_setup = sp_uring_buf_setup,
+    .buf_return = sp_uring_buf_return,
+    .buf_flush = sp_uring_buf_flush,
+    .conn_send = sp_uring_conn_send,
+    .conn_stop = sp_uring_conn_stop,
 };
 
 int sp_uring_available(char *msg, size_t len) {

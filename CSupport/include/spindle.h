@@ -224,7 +224,13 @@ sp_worker *sp_current_worker(const sp_engine *e);
  * an event; the last one carries SP_IO_FINAL (a one-shot timer's firing, an error that ends it, or
  * the `cancelled` event that follows a cancel). */
 
-typedef enum sp_source_kind { SP_SOURCE_TIMER = 1, SP_SOURCE_FD = 2, SP_SOURCE_SIGNALS = 3 } sp_source_kind;
+typedef enum sp_source_kind {
+    SP_SOURCE_TIMER = 1,
+    SP_SOURCE_FD = 2,
+    SP_SOURCE_SIGNALS = 3,
+    SP_SOURCE_LISTEN = 4, /* a TCP listener; its connections' events go to the same handler and lane */
+    SP_SOURCE_CONN = 5,   /* a connection the engine accepted (never given to sp_worker_add_source) */
+} sp_source_kind;
 
 typedef struct sp_source_spec {
     uint32_t kind;         /* sp_source_kind */
@@ -237,6 +243,11 @@ typedef struct sp_source_spec {
     uint64_t first_ns;     /* SP_SOURCE_TIMER: first expiry, CLOCK_MONOTONIC ns (absolute) */
     uint64_t interval_ns;  /* SP_SOURCE_TIMER: period; 0 = one shot */
     uint64_t signals;      /* SP_SOURCE_SIGNALS: bit (signo - 1) per signal; each signal has one owner */
+    const void *addr;      /* SP_SOURCE_LISTEN: a struct sockaddr_in / sockaddr_in6 to bind */
+    uint32_t addr_len;
+    uint32_t backlog;      /* SP_SOURCE_LISTEN: listen(2) backlog */
+    uint32_t reuse_port;   /* SP_SOURCE_LISTEN: SO_REUSEPORT (one listener per worker on one port) */
+    uint32_t pad2_;
 } sp_source_spec;
 
 /* The payload of a source's event: 40 bytes, inline in the slot. */
@@ -252,6 +263,35 @@ typedef struct sp_io_event {
 #define SP_IO_FINAL 0x1u     /* no event of this source follows */
 #define SP_IO_CANCELLED 0x2u /* the event that ends a cancelled source */
 #define SP_IO_STALE 0x4u     /* queued before cancel(): its handler is not called (counted handled) */
+/* TCP events: the operation in bits 8..15 of `flags`. */
+#define SP_IO_OP(flags) (((flags) >> 8) & 0xffu)
+enum {
+    SP_OP_NONE = 0,
+    SP_OP_ACCEPTED = 1, /* source: the listener; value: the new connection's id */
+    SP_OP_DATA = 2,     /* source: the connection; result: bytes; value: their address; count: buffer id */
+    SP_OP_CLOSED = 3,   /* final: result 0 (EOF, or closed by us) or -errno (reset, …) */
+    SP_OP_SENT = 4,     /* result: the bytes of one send call, or -errno; value: its sequence number */
+    SP_OP_NOBUFS = 5,   /* the buffer ring ran dry: receiving resumes when buffers return (counted) */
+};
+#define SP_SLOT_BUFFER 0x4u /* the slot lends a receive buffer (id in the payload's count), returned after its batch */
+
+/** Receive buffers and send chunks of a worker, allocated at its first listener. */
+#define SP_RECV_BUFFERS 256
+#define SP_RECV_BUFFER_SIZE 16384
+#define SP_SEND_CHUNKS 256
+#define SP_SEND_CHUNK_SIZE 16384
+#define SP_SEND_MAX (4 * SP_SEND_CHUNK_SIZE) /* bytes of one send call */
+
+/** Queues `len` bytes (copied) on connection `conn` of worker `w`, from w's thread. Sends go out in
+ *  order, one in flight per connection; a short send is continued by the engine; the handler gets
+ *  one SP_OP_SENT event per call, with its sequence number (`*seq`). SP_ENOENT: no such
+ *  connection (closed); SP_ENOSPC: the worker's send chunks are all queued (wait for SENT events);
+ *  SP_EINVAL: len over SP_SEND_MAX. */
+int sp_conn_send(sp_worker *w, uint64_t conn, const void *data, uint32_t len, uint64_t *seq);
+/** Closes connection `conn` after its queued sends: one final SP_OP_CLOSED event follows. */
+int sp_conn_close(sp_worker *w, uint64_t conn);
+/** The local port of listener `id` on worker `w` (after it was armed). */
+int sp_source_local_port(sp_worker *w, uint64_t id);
 
 /** Adds a source on worker `w`, from w's own thread (a handler, or the worker_started hook). Returns
  *  SP_OK and its id, or an error with one line in `msg` (SP_EINVAL, SP_EBUSY, SP_ENOSPC, SP_ESYS). */
@@ -271,6 +311,8 @@ typedef struct sp_io_stats {
     uint64_t rearms;  /* multishot requests the kernel ended and the engine re-armed */
     uint64_t stalled; /* completions held back a round because their lane's queue was full */
     uint64_t enters;  /* io_uring_enter / epoll_wait calls made by a busy worker for I/O */
+    uint64_t nobufs;  /* receives stopped because the buffer ring was empty (resumed when buffers returned) */
+    uint64_t buffers_lent; /* receive buffers in handlers' hands or queued now */
 } sp_io_stats;
 
 int sp_engine_io_stats(const sp_engine *e, uint32_t worker, sp_io_stats *out);

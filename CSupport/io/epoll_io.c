@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -64,6 +65,10 @@ int sp_epoll_io_arm(sp_worker *w, sp_source *s, char *msg, size_t len) {
         ev.events = sp_to_epoll(s->events) | EPOLLET;
         fd = s->fd;
         break;
+    case SP_SOURCE_LISTEN:
+        ev.events = EPOLLIN | EPOLLET;
+        fd = s->fd;
+        break;
     default: { /* SP_SOURCE_SIGNALS */
         int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (efd < 0) {
@@ -96,7 +101,16 @@ int sp_epoll_io_arm(sp_worker *w, sp_source *s, char *msg, size_t len) {
 
 /* Delivers readiness held back by a full lane (timers and the doorbell are level-triggered and are
  * simply reported again; an EPOLLET fd's edge is kept here). */
+static int sp_epoll_accept(sp_worker *w, sp_source *s);
+static int sp_epoll_conn_read(sp_worker *w, sp_source *s);
+
 int sp_epoll_io_rearm(sp_worker *w, sp_source *s) {
+    if (s->kind == SP_SOURCE_LISTEN) return sp_epoll_accept(w, s);
+    if (s->kind == SP_SOURCE_CONN) {
+        int n = 0;
+        if (s->sq_head != SP_NONE && !s->sending) w->engine->backend->conn_send(w, s), n = 1;
+        return n + sp_epoll_conn_read(w, s);
+    }
     if (!s->held) return 0;
     if (!sp_io_has_room(w, s)) return -1;
     uint32_t held = s->held;
@@ -119,6 +133,18 @@ int sp_epoll_io_ready(sp_worker *w, uint64_t data, uint32_t revents) {
     if (!s || s->state == SP_SRC_CANCELLING) return 0;
     sp_io *io = w->io;
     switch (s->kind) {
+    case SP_SOURCE_LISTEN:
+        return sp_epoll_accept(w, s);
+    case SP_SOURCE_CONN: {
+        int n = 0;
+        if ((revents & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && s->sending) {
+            s->sending = 0;
+            w->engine->backend->conn_send(w, s);
+            n = 1;
+        }
+        if (revents & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) n += sp_epoll_conn_read(w, s);
+        return n;
+    }
     case SP_SOURCE_TIMER: {
         if (!sp_io_has_room(w, s)) {
             io->stalled++;
@@ -171,4 +197,122 @@ int sp_epoll_io_ready(sp_worker *w, uint64_t data, uint32_t revents) {
         return n;
     }
     }
+}
+
+/* ---- TCP ------------------------------------------------------------------------------------------ */
+
+/* Keeps a source for the next round (its lane is full, or a buffer is missing). */
+static void sp_epoll_hold(sp_worker *w, sp_source *s) {
+    sp_io *io = w->io;
+    io->stalled++;
+    if (!s->rearm) {
+        s->rearm = 1;
+        io->pending_rearm++;
+    }
+}
+
+/* EPOLLET: accept until EAGAIN, or until the lane is full (then the rest next round). */
+static int sp_epoll_accept(sp_worker *w, sp_source *s) {
+    int n = 0;
+    for (;;) {
+        if (!sp_io_has_room(w, s)) {
+            sp_epoll_hold(w, s);
+            return n;
+        }
+        int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) n += sp_io_deliver(w, s, -errno, SP_OP_ACCEPTED << 8, 0, 0);
+            return n;
+        }
+        sp_source *c = sp_tcp_new_conn(w, s, fd);
+        if (!c) {
+            close(fd);
+            n += sp_io_deliver(w, s, -ENOSPC, SP_OP_ACCEPTED << 8, 0, 0);
+            continue;
+        }
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.u64 = SP_IO_TAG | sp_io_id(w, c)};
+        epoll_ctl(sp_epoll_fd(w), EPOLL_CTL_ADD, fd, &ev); /* reports data already there at once */
+        n += sp_io_deliver(w, s, 0, SP_OP_ACCEPTED << 8, sp_io_id(w, c), 0);
+    }
+}
+
+/* EPOLLET: read until EAGAIN into free receive buffers, one DATA event each; stop (held) when the
+ * lane is full or the buffers ran out (NOBUFS, resumed when a batch gives some back). */
+static int sp_epoll_conn_read(sp_worker *w, sp_source *s) {
+    sp_io *io = w->io;
+    int n = 0;
+    while (!s->closing && !s->eof) {
+        if (!sp_io_room(w, s, 2)) { /* a DATA event, and room for what ends the read */
+            sp_epoll_hold(w, s);
+            return n;
+        }
+        if (io->rfree_n == 0) {
+            io->nobufs++;
+            if (!s->nobufs) {
+                s->nobufs = 1;
+                io->nobufs_waiting++;
+                n += sp_io_deliver(w, s, -ENOBUFS, SP_OP_NOBUFS << 8, 0, 0);
+            }
+            return n;
+        }
+        uint32_t bid = io->rfree[--io->rfree_n];
+        ssize_t got = recv(s->fd, io->rbuf + (size_t)bid * SP_RECV_BUFFER_SIZE, SP_RECV_BUFFER_SIZE, 0);
+        if (got > 0) {
+            n += sp_io_deliver_data(w, s, (int32_t)got, bid);
+            continue;
+        }
+        io->rfree[io->rfree_n++] = bid;
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return n;
+        s->eof = 1; /* EOF, or an error: the connection is over once its sends are done */
+        s->close_err = got < 0 ? -errno : 0;
+        w->engine->backend->conn_stop(w, s);
+        sp_tcp_maybe_final(w, s);
+        return n + 1;
+    }
+    return n;
+}
+
+int sp_epoll_buf_setup(sp_worker *w, char *msg, size_t len) {
+    (void)w, (void)msg, (void)len;
+    return SP_OK; /* the free list tcp.c made is the whole mechanism */
+}
+
+void sp_epoll_buf_return(sp_worker *w, uint32_t bid) {
+    sp_io *io = w->io;
+    io->rfree[io->rfree_n++] = bid;
+}
+
+void sp_epoll_buf_flush(sp_worker *w) { (void)w; }
+
+/* Sends the queue head with send(2) until it is empty or the socket is full (then EPOLLOUT). */
+void sp_epoll_conn_send(sp_worker *w, sp_source *s) {
+    sp_io *io = w->io;
+    while (s->sq_head != SP_NONE && !s->sending) {
+        /* A finished call is a SENT event: room for it (and for what an error would add). */
+        if (!sp_io_room(w, s, sp_tcp_queued_calls(w, s) + 1)) {
+            sp_epoll_hold(w, s);
+            return;
+        }
+        sp_chunk *c = &io->chunks[s->sq_head];
+        ssize_t put = send(s->fd, c->data + c->off, c->len - c->off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (put < 0 && errno == EINTR) continue;
+        if (put < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            s->sending = 1; /* the socket is full: EPOLLOUT continues it */
+            struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                                     .data.u64 = SP_IO_TAG | sp_io_id(w, s)};
+            epoll_ctl(sp_epoll_fd(w), EPOLL_CTL_MOD, s->fd, &ev);
+            return;
+        }
+        s->sending = 1;
+        sp_tcp_sent(w, s, put < 0 ? -errno : (int32_t)put); /* clears `sending`; may send the next */
+        return;
+    }
+}
+
+void sp_epoll_conn_stop(sp_worker *w, sp_source *s) {
+    if (s->pad_) return;
+    s->pad_ = 1;
+    epoll_ctl(sp_epoll_fd(w), EPOLL_CTL_DEL, s->fd, NULL);
 }

@@ -40,8 +40,9 @@ void sp_io_destroy(sp_worker *w) {
         sp_source *s = &io->src[i];
         if (s->state == SP_SRC_FREE) continue;
         if (s->kind == SP_SOURCE_SIGNALS) sp_signals_release(s->signals);
-        if (s->fd >= 0 && s->kind != SP_SOURCE_FD) close(s->fd); /* our timerfd / signal eventfd */
+        if (s->fd >= 0 && s->kind != SP_SOURCE_FD) close(s->fd); /* our timerfd, eventfd, socket */
     }
+    sp_tcp_pools_free(io);
     pthread_mutex_destroy(&io->ctl_lock);
     free(io->src);
     free(io);
@@ -67,7 +68,7 @@ void sp_io_free(sp_worker *w, sp_source *s) {
     if (s->fd >= 0 && s->kind != SP_SOURCE_FD) close(s->fd);
     s->fd = -1;
     s->state = SP_SRC_FREE;
-    s->gen++; /* a late completion or cancel naming the old generation is dropped */
+    s->gen = (s->gen + 1) & 0x3FFFFFFFu; /* a late completion or cancel naming the old generation is dropped */
     if (s->gen == 0) s->gen = 1;
     s->next_free = io->free_head;
     io->free_head = (uint32_t)(s - io->src);
@@ -76,6 +77,7 @@ void sp_io_free(sp_worker *w, sp_source *s) {
 
 sp_source *sp_io_lookup(sp_worker *w, uint64_t id) {
     sp_io *io = w->io;
+    id &= SP_IO_ID_MASK;
     uint32_t idx = (uint32_t)id, gen = (uint32_t)(id >> 32);
     if (!io || idx >= io->capacity) return NULL;
     sp_source *s = &io->src[idx];
@@ -85,6 +87,25 @@ sp_source *sp_io_lookup(sp_worker *w, uint64_t id) {
 int sp_io_has_room(sp_worker *w, sp_source *s) {
     sp_spsc *q = w->lanes[s->lane].local;
     return sp_spsc_has_room(q, q->ptail, 1);
+}
+
+int sp_io_room(sp_worker *w, sp_source *s, uint32_t k) {
+    sp_spsc *q = w->lanes[s->lane].local;
+    return sp_spsc_has_room(q, q->ptail, k);
+}
+
+int sp_io_deliver_data(sp_worker *w, sp_source *s, int32_t n, uint32_t bid) {
+    sp_io *io = w->io;
+    sp_spsc *q = w->lanes[s->lane].local;
+    sp_io_event ev = {.source = sp_io_id(w, s), .result = n, .flags = SP_OP_DATA << 8,
+                      .value = (uint64_t)(uintptr_t)(io->rbuf + (size_t)bid * SP_RECV_BUFFER_SIZE), .count = bid};
+    if (!sp_spsc_push(q, s->handler_kind, SP_SLOT_BUFFER, &ev, sizeof ev)) {
+        io->stalled++;
+        return 0;
+    }
+    io->lent++;
+    if (s->lane < w->strict_count) sp_mark_urgent((uint32_t *)&w->sleeping);
+    return 1;
 }
 
 int sp_io_deliver(sp_worker *w, sp_source *s, int32_t result, uint32_t flags, uint64_t value, uint64_t count) {
@@ -127,7 +148,8 @@ void sp_io_mark_stale(sp_worker *w, sp_source *s) {
         sp_slot *sl = &q->c_slots[p & q->c_mask];
         if (sl->kind != s->handler_kind) continue;
         sp_io_event *ev = (sp_io_event *)sl->payload;
-        if (ev->source == id) ev->flags |= SP_IO_STALE;
+        /* A listener's ACCEPTED events announce connections that live on: never skipped. */
+        if (ev->source == id && SP_IO_OP(ev->flags) != SP_OP_ACCEPTED) ev->flags |= SP_IO_STALE;
     }
 }
 
@@ -244,6 +266,8 @@ static int sp_spec_check(sp_worker *w, const sp_source_spec *spec, char *msg, si
             return SP_EINVAL;
         }
         return SP_OK;
+    case SP_SOURCE_LISTEN:
+        return SP_OK; /* the address is checked when the socket is made */
     case SP_SOURCE_SIGNALS:
         if (spec->signals == 0) {
             snprintf(msg, len, "signal source: no signal given; fix: name at least one (SIGTERM, SIGINT, SIGHUP…)");
@@ -280,6 +304,15 @@ int sp_worker_add_source(sp_worker *w, const sp_source_spec *spec, uint64_t *id,
     s->deadline = spec->first_ns;
     s->interval = spec->interval_ns;
     s->signals = spec->signals;
+    s->sq_head = s->sq_tail = SP_NONE;
+    if (spec->kind == SP_SOURCE_LISTEN) {
+        rc = sp_tcp_pools(w, msg, len);
+        if (rc == SP_OK) rc = sp_tcp_listen_socket(s, spec, msg, len);
+        if (rc != SP_OK) {
+            sp_io_free(w, s);
+            return rc;
+        }
+    }
     rc = w->engine->backend->io_arm(w, s, msg, len);
     if (rc != SP_OK) {
         sp_io_free(w, s);
@@ -292,6 +325,7 @@ int sp_worker_add_source(sp_worker *w, const sp_source_spec *spec, uint64_t *id,
 int sp_worker_cancel_source(sp_worker *w, uint64_t id) {
     sp_source *s = sp_io_lookup(w, id);
     if (!s || s->state == SP_SRC_CANCELLING) return SP_ENOENT;
+    if (s->kind == SP_SOURCE_CONN) return sp_conn_close(w, id); /* a connection ends with CLOSED */
     sp_io_mark_stale(w, s);
     if (w->engine->backend->io_cancel(w, s)) {
         s->state = SP_SRC_CANCELLING; /* the final CQE delivers the cancelled event */
@@ -335,6 +369,8 @@ int sp_engine_io_stats(const sp_engine *e, uint32_t worker, sp_io_stats *out) {
     out->rearms = __atomic_load_n(&io->rearms, __ATOMIC_RELAXED);
     out->stalled = __atomic_load_n(&io->stalled, __ATOMIC_RELAXED);
     out->enters = __atomic_load_n(&io->enters, __ATOMIC_RELAXED);
+    out->nobufs = __atomic_load_n(&io->nobufs, __ATOMIC_RELAXED);
+    out->buffers_lent = __atomic_load_n(&io->lent, __ATOMIC_RELAXED);
     return SP_OK;
 }
 
@@ -348,7 +384,9 @@ uint32_t sp_io_pending(sp_worker *w) {
         sp_source *s = &io->src[i];
         if (s->state == SP_SRC_FREE || !s->rearm) continue;
         if (s->state == SP_SRC_CANCELLING) {
-            if (!sp_io_deliver(w, s, 0, SP_IO_FINAL | SP_IO_CANCELLED, 0, 0)) continue; /* full: next round */
+            int ok = s->kind == SP_SOURCE_CONN ? sp_io_deliver(w, s, s->close_err, SP_IO_FINAL | (SP_OP_CLOSED << 8), 0, 0)
+                                               : sp_io_deliver(w, s, 0, SP_IO_FINAL | SP_IO_CANCELLED, 0, 0);
+            if (!ok) continue; /* full: next round */
             io->pending_rearm--;
             n++;
             continue;
@@ -371,4 +409,11 @@ void sp_io_release_signals(sp_worker *w) {
         sp_signals_release(s->signals);
         s->signals = 0;
     }
+}
+
+uint32_t sp_tcp_queued_calls(sp_worker *w, sp_source *s) {
+    sp_io *io = w->io;
+    uint32_t n = 0;
+    for (uint32_t ci = s->sq_head; ci != SP_NONE; ci = io->chunks[ci].next) n += io->chunks[ci].last;
+    return n;
 }

@@ -20,8 +20,11 @@ enum {
     SP_SRC_CANCELLING = 3, /* cancel() was called; waiting for the target's final completion */
 };
 
-/* user_data / epoll data of a source request: bit 63 set (backend tags are small numbers). */
+/* user_data / epoll data of a source request: bit 63 set (backend tags are small numbers); bit 62
+ * marks a connection's send (its recv has the plain tag). Generations wrap at 2^30. */
 #define SP_IO_TAG 0x8000000000000000ull
+#define SP_IO_SEND_TAG 0x4000000000000000ull
+#define SP_IO_ID_MASK 0x3FFFFFFFFFFFFFFFull
 #define SP_IO_CANCEL_TAG 4u /* a cancel request's own completion (skipped on success) */
 
 typedef struct sp_source {
@@ -40,7 +43,31 @@ typedef struct sp_source {
     uint32_t inflight; /* uring: requests whose final CQE has not come */
     uint32_t held;     /* epoll: readiness seen while the lane was full, delivered next round */
     int64_t ts_sec, ts_nsec; /* uring timers: the deadline as a __kernel_timespec, read at submit */
+    /* TCP (listener, connection) */
+    uint16_t port;        /* listener: the local port */
+    uint8_t closing;      /* close() asked: finish the queued sends, then stop */
+    uint8_t eof;          /* the peer ended (EOF or error in close_err): final once nothing is in flight */
+    uint8_t nobufs;       /* receiving stopped: no free buffer (resumed when buffers return) */
+    uint8_t sending;      /* a send is in flight */
+    uint8_t recv_armed;   /* uring: the multishot recv is in the kernel */
+    uint8_t pad_;
+    int32_t close_err;
+    uint32_t sq_head, sq_tail; /* the send queue: chunk indices, SP_NONE when empty */
+    uint64_t send_seq;         /* sequence number of the next send call */
 } sp_source;
+
+#define SP_NONE 0xFFFFFFFFu
+
+/* A send chunk: part of one send call's bytes, queued on its connection. */
+typedef struct sp_chunk {
+    uint32_t next;
+    uint32_t len, off;
+    uint32_t last;     /* the call's last chunk: its completion is the call's SENT event */
+    uint32_t call_len; /* on the last chunk: the call's bytes */
+    uint32_t pad_;
+    uint64_t seq;
+    unsigned char data[SP_SEND_CHUNK_SIZE];
+} sp_chunk;
 
 typedef struct sp_io {
     sp_source *src;
@@ -49,7 +76,18 @@ typedef struct sp_io {
     uint64_t rearms;        /* multishot requests the kernel ended and we re-armed */
     uint64_t stalled;       /* completions held back because their lane's queue was full */
     uint64_t enters;        /* kernel entries a busy worker made for I/O */
-    uint64_t last_poll;     /* epoll: coarse time of the last zero-timeout epoll_wait */
+    uint64_t last_poll;     /* epoll: time of the last zero-timeout epoll_wait */
+    /* TCP: receive buffers and send chunks, made at the worker's first listener */
+    unsigned char *rbuf;    /* SP_RECV_BUFFERS × SP_RECV_BUFFER_SIZE */
+    void *br;               /* uring: the provided-buffer ring (group 0) */
+    uint32_t *rfree, rfree_n; /* epoll: free buffer ids */
+    uint32_t lent;          /* buffers out (in events not yet handled) */
+    uint32_t returned;      /* uring: buffers added to the ring since the last advance */
+    sp_chunk *chunks;
+    uint32_t chunk_free, chunks_used;
+    uint64_t nobufs;
+    uint32_t nobufs_waiting; /* connections whose receive waits for buffers */
+    size_t pool_bytes;
     /* control requests from other threads (cancel): a cold path, under a mutex */
     pthread_mutex_t ctl_lock;
     _Atomic uint32_t ctl_pending;
@@ -70,6 +108,11 @@ static inline uint64_t sp_io_id(sp_worker *w, sp_source *s) {
  * caller keeps the completion and retries next round). `final` frees the record. */
 int sp_io_deliver(sp_worker *w, sp_source *s, int32_t result, uint32_t flags, uint64_t value, uint64_t count);
 int sp_io_has_room(sp_worker *w, sp_source *s);
+int sp_io_room(sp_worker *w, sp_source *s, uint32_t k); /* room for k events in its lane */
+/* A DATA event lending receive buffer `bid` (returned after the event's batch). */
+int sp_io_deliver_data(sp_worker *w, sp_source *s, int32_t n, uint32_t bid);
+void sp_tcp_pools_free(sp_io *io);
+uint32_t sp_tcp_queued_calls(sp_worker *w, sp_source *s);
 void sp_io_free(sp_worker *w, sp_source *s);
 /* Timers: given an expiry seen at `now`, the lateness, firings coalesced, and the next deadline. */
 void sp_io_timer_fired(sp_source *s, uint64_t now, uint64_t *lateness, uint64_t *coalesced);
@@ -85,15 +128,37 @@ uint64_t sp_signals_take(uint64_t mask); /* pending signals of `mask`, cleared *
 void sp_signals_put_back(uint64_t bits);  /* taken but not delivered (a full lane) */
 void sp_io_release_signals(sp_worker *w); /* the worker exits: default dispositions back */
 
+/* tcp.c */
+int sp_tcp_pools(sp_worker *w, char *msg, size_t len); /* once, at the first listener */
+int sp_tcp_listen_socket(sp_source *s, const sp_source_spec *spec, char *msg, size_t len);
+sp_source *sp_tcp_new_conn(sp_worker *w, sp_source *listener, int fd);
+/* After a batch: its lent buffers go back (lanes.c); connections waiting for buffers resume. */
+void sp_io_return_buffers(sp_worker *w, const sp_slot *slots, uint32_t n);
+/* A send finished `n` bytes of the queue head (or failed with n < 0): events and the next send. */
+void sp_tcp_sent(sp_worker *w, sp_source *s, int32_t n);
+/* The connection is done when nothing is in flight and it was closed or the peer ended it. */
+void sp_tcp_maybe_final(sp_worker *w, sp_source *s);
+void sp_tcp_free_conn(sp_worker *w, sp_source *s);
+
 /* The backends' halves (uring_io.c, epoll_io.c). */
 int sp_uring_io_arm(sp_worker *w, sp_source *s, char *msg, size_t len);
 int sp_uring_io_rearm(sp_worker *w, sp_source *s);
 int sp_uring_io_cancel(sp_worker *w, sp_source *s);
+int sp_uring_buf_setup(sp_worker *w, char *msg, size_t len);
+void sp_uring_buf_return(sp_worker *w, uint32_t bid);
+void sp_uring_buf_flush(sp_worker *w);
+void sp_uring_conn_send(sp_worker *w, sp_source *s);
+void sp_uring_conn_stop(sp_worker *w, sp_source *s);
 /* One source CQE: events delivered, or -1 when its lane is full (the CQE stays for next round). */
 int sp_uring_io_complete(sp_worker *w, uint64_t tag, int32_t res, uint32_t cflags);
 int sp_epoll_io_arm(sp_worker *w, sp_source *s, char *msg, size_t len);
 int sp_epoll_io_rearm(sp_worker *w, sp_source *s);
 int sp_epoll_io_cancel(sp_worker *w, sp_source *s);
+int sp_epoll_buf_setup(sp_worker *w, char *msg, size_t len);
+void sp_epoll_buf_return(sp_worker *w, uint32_t bid);
+void sp_epoll_buf_flush(sp_worker *w);
+void sp_epoll_conn_send(sp_worker *w, sp_source *s);
+void sp_epoll_conn_stop(sp_worker *w, sp_source *s);
 /* One readiness event of a source: events delivered (a full lane holds it for the next round). */
 int sp_epoll_io_ready(sp_worker *w, uint64_t data, uint32_t revents);
 

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <liburing.h>
@@ -37,7 +39,18 @@ static int sp_uring_request(sp_worker *w, sp_source *s) {
     struct io_uring *ring = sp_uring_ring(w);
     struct io_uring_sqe *sqe = sp_sqe(ring);
     if (!sqe) return -1;
-    if (s->kind == SP_SOURCE_TIMER) {
+    if (s->kind == SP_SOURCE_LISTEN) {
+        io_uring_prep_multishot_accept(sqe, s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    } else if (s->kind == SP_SOURCE_CONN) {
+        /* Multishot recv into the worker's provided-buffer ring (group 0): one CQE per arrival. */
+        io_uring_prep_recv_multishot(sqe, s->fd, NULL, 0, 0);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = 0;
+        io_uring_sqe_set_data64(sqe, sp_tag(w, s));
+        s->recv_armed = 1;
+        s->state = SP_SRC_ARMED;
+        return 0;
+    } else if (s->kind == SP_SOURCE_TIMER) {
         s->ts_sec = (int64_t)(s->deadline / 1000000000ull);
         s->ts_nsec = (int64_t)(s->deadline % 1000000000ull);
         /* The kernel copies the timespec when the SQE is submitted; it lives in the record. */
@@ -79,6 +92,7 @@ int sp_uring_io_arm(sp_worker *w, sp_source *s, char *msg, size_t len) {
 }
 
 int sp_uring_io_rearm(sp_worker *w, sp_source *s) {
+    if (s->kind == SP_SOURCE_CONN && (s->closing || s->eof || s->recv_armed)) return 0;
     if (sp_uring_request(w, s) != 0) return -1;
     return 0;
 }
@@ -117,12 +131,103 @@ static int sp_uring_signals(sp_worker *w, sp_source *s) {
     return n;
 }
 
+/* A connection's recv or send completion. */
+static int sp_uring_conn_complete(sp_worker *w, sp_source *s, int send, int32_t res, uint32_t cflags) {
+    sp_io *io = w->io;
+    if (send) {
+        /* An error answers every queued call: room for all of them first. */
+        if (res < 0 && !sp_io_room(w, s, sp_tcp_queued_calls(w, s) + 1)) {
+            io->stalled++;
+            return -1;
+        }
+        sp_tcp_sent(w, s, res);
+        return 1;
+    }
+    int final = !(cflags & IORING_CQE_F_MORE);
+    if (final) s->recv_armed = 0;
+    if (res > 0 && (cflags & IORING_CQE_F_BUFFER)) {
+        sp_io_deliver_data(w, s, res, cflags >> IORING_CQE_BUFFER_SHIFT);
+        if (final && !s->closing && !s->eof) {
+            io->rearms++; /* the kernel ended the multishot recv: re-armed, counted */
+            if (sp_uring_request(w, s) != 0 && !s->rearm) {
+                s->rearm = 1;
+                io->pending_rearm++;
+            }
+        }
+        return 1;
+    }
+    if (res == -ENOBUFS) {
+        /* The buffer ring ran dry (ENOBUFS ends a multishot recv): counted, reported, and the
+         * recv is re-armed when a batch gives buffers back — not on a timer, never spinning. */
+        io->nobufs++;
+        if (!s->nobufs) {
+            s->nobufs = 1;
+            io->nobufs_waiting++;
+        }
+        sp_io_deliver(w, s, -ENOBUFS, SP_OP_NOBUFS << 8, 0, 0);
+        if (io->lent == 0 && !s->rearm) { /* nothing out to come back: try again next round */
+            s->nobufs = 0;
+            io->nobufs_waiting--;
+            s->rearm = 1;
+            io->pending_rearm++;
+        }
+        return 1;
+    }
+    if (res == -ECANCELED && (s->closing || s->eof)) {
+        sp_tcp_maybe_final(w, s);
+        return 1;
+    }
+    /* EOF (0) or an error (reset, …): the connection is over once nothing is in flight. */
+    if (!s->eof) {
+        s->eof = 1;
+        s->close_err = res < 0 ? res : 0;
+    }
+    if (s->recv_armed) w->engine->backend->conn_stop(w, s);
+    sp_tcp_maybe_final(w, s);
+    return 1;
+}
+
 int sp_uring_io_complete(sp_worker *w, uint64_t tag, int32_t res, uint32_t cflags) {
-    sp_source *s = sp_io_lookup(w, tag & ~SP_IO_TAG);
-    if (!s) return 0; /* a late completion of a freed record: dropped, never handed to a handler */
+    sp_source *s = sp_io_lookup(w, tag & SP_IO_ID_MASK);
+    if (!s) {
+        /* A late completion of a freed record: dropped, never handed to a handler. A buffer it
+         * carries goes back to the ring. */
+        if (cflags & IORING_CQE_F_BUFFER) {
+            sp_uring_buf_return(w, cflags >> IORING_CQE_BUFFER_SHIFT);
+            sp_uring_buf_flush(w);
+        }
+        return 0;
+    }
     if (!sp_io_has_room(w, s)) {
         ((sp_io *)w->io)->stalled++;
         return -1; /* keep the CQE: nothing is dropped */
+    }
+    if (s->kind == SP_SOURCE_CONN) return sp_uring_conn_complete(w, s, (tag & SP_IO_SEND_TAG) != 0, res, cflags);
+    if (s->kind == SP_SOURCE_LISTEN && s->state == SP_SRC_CANCELLING && res >= 0) close(res); /* accepted as it was cancelled */
+    if (s->kind == SP_SOURCE_LISTEN && s->state != SP_SRC_CANCELLING) {
+        int final = !(cflags & IORING_CQE_F_MORE);
+        if (final && s->inflight) s->inflight--;
+        sp_io *io = w->io;
+        if (res >= 0) {
+            sp_source *c = sp_tcp_new_conn(w, s, res);
+            if (!c) {
+                close(res);
+                sp_io_deliver(w, s, -ENOSPC, SP_OP_ACCEPTED << 8, 0, 0); /* refused: the table is full */
+            } else {
+                sp_uring_request(w, c);
+                sp_io_deliver(w, s, 0, SP_OP_ACCEPTED << 8, sp_io_id(w, c), 0);
+            }
+        } else {
+            sp_io_deliver(w, s, res, SP_OP_ACCEPTED << 8, 0, 0); /* e.g. -EMFILE: reported, goes on */
+        }
+        if (final) {
+            io->rearms++;
+            if (sp_uring_request(w, s) != 0 && !s->rearm) {
+                s->rearm = 1;
+                io->pending_rearm++;
+            }
+        }
+        return 1;
     }
     int final = !(cflags & IORING_CQE_F_MORE);
     if (final && s->inflight) s->inflight--;
@@ -166,4 +271,75 @@ rearm:
         io->pending_rearm++;
     }
     return 1;
+}
+
+/* ---- TCP: the provided-buffer ring, sends, stopping a connection ------------------------------ */
+
+int sp_uring_buf_setup(sp_worker *w, char *msg, size_t len) {
+    sp_io *io = w->io;
+    size_t bytes = (size_t)SP_RECV_BUFFERS * sizeof(struct io_uring_buf);
+    void *mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) {
+        snprintf(msg, len, "worker %u: cannot map the buffer ring: %s", w->id, strerror(errno));
+        return SP_ENOMEM;
+    }
+    struct io_uring_buf_reg reg;
+    memset(&reg, 0, sizeof reg);
+    reg.ring_addr = (uint64_t)(uintptr_t)mem;
+    reg.ring_entries = SP_RECV_BUFFERS;
+    reg.bgid = 0;
+    int rc = io_uring_register_buf_ring(sp_uring_ring(w), &reg, 0);
+    if (rc != 0) {
+        munmap(mem, bytes);
+        snprintf(msg, len, "worker %u: io_uring buffer ring registration failed: %s; needs Linux 5.19, fix: backend = epoll",
+                 w->id, strerror(-rc));
+        return SP_ESYS;
+    }
+    io->br = mem;
+    io_uring_buf_ring_init(io->br);
+    for (uint32_t i = 0; i < SP_RECV_BUFFERS; i++) sp_uring_buf_return(w, i);
+    sp_uring_buf_flush(w);
+    return SP_OK;
+}
+
+void sp_uring_buf_return(sp_worker *w, uint32_t bid) {
+    sp_io *io = w->io;
+    io_uring_buf_ring_add(io->br, io->rbuf + (size_t)bid * SP_RECV_BUFFER_SIZE, SP_RECV_BUFFER_SIZE, (unsigned short)bid,
+                          io_uring_buf_ring_mask(SP_RECV_BUFFERS), (int)io->returned++);
+}
+
+void sp_uring_buf_flush(sp_worker *w) {
+    sp_io *io = w->io;
+    if (!io->returned) return;
+    io_uring_buf_ring_advance(io->br, (int)io->returned); /* one release store for the batch */
+    io->returned = 0;
+}
+
+void sp_uring_conn_send(sp_worker *w, sp_source *s) {
+    sp_io *io = w->io;
+    if (s->sq_head == SP_NONE) return;
+    struct io_uring_sqe *sqe = sp_sqe(sp_uring_ring(w));
+    if (!sqe) {
+        if (!s->rearm) {
+            s->rearm = 1;
+            io->pending_rearm++;
+        }
+        return;
+    }
+    sp_chunk *c = &io->chunks[s->sq_head];
+    /* One send in flight per connection: two could complete out of order. MSG_NOSIGNAL: a peer
+     * that went away is an EPIPE event, not a SIGPIPE. */
+    io_uring_prep_send(sqe, s->fd, c->data + c->off, c->len - c->off, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, sp_tag(w, s) | SP_IO_SEND_TAG);
+    s->sending = 1;
+}
+
+void sp_uring_conn_stop(sp_worker *w, sp_source *s) {
+    if (!s->recv_armed || s->pad_) return;
+    struct io_uring_sqe *sqe = sp_sqe(sp_uring_ring(w));
+    if (!sqe) return;
+    io_uring_prep_cancel64(sqe, sp_tag(w, s), 0);
+    io_uring_sqe_set_data64(sqe, SP_IO_CANCEL_TAG);
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    s->pad_ = 1; /* cancel sent once; the recv's final CQE (-ECANCELED) ends it */
 }

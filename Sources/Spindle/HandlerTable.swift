@@ -112,8 +112,14 @@ final class EngineCore: @unchecked Sendable {
             if spec.kind == SP_SOURCE_TIMER.rawValue { spec.first_ns &+= sp_now_ns() }  // relative → absolute
             var sid: UInt64 = 0
             var msg = [CChar](repeating: 0, count: 256)
-            let rc = sp_worker_add_source(worker, &spec, &sid, &msg, msg.count)
+            let rc = s.address.withUnsafeBytes { addr in
+                spec.addr = addr.baseAddress
+                spec.addr_len = UInt32(addr.count)
+                defer { spec.addr = nil }
+                return sp_worker_add_source(worker, &spec, &sid, &msg, msg.count)
+            }
             if rc == SP_OK.rawValue {
+                if spec.kind == SP_SOURCE_LISTEN.rawValue { s.handle.port.store(Int(sp_source_local_port(worker, sid)), ordering: .releasing) }
                 s.handle.id.store(sid, ordering: .releasing)
             } else {
                 s.handle.armError.withLock { $0 = String(cMessage: msg) }

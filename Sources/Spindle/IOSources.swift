@@ -121,6 +121,7 @@ public final class SourceHandle: Sendable {
     /// What it is ("timer every 1 ms", "fd 7 readable", "signals SIGTERM").
     public let label: String
     let id = Atomic<UInt64>(0)
+    let port = Atomic<Int>(-1)
     let finished = Atomic<Bool>(false)
     let armError = Mutex<String?>(nil)
     private let engine = Mutex<WeakEngine>(WeakEngine())
@@ -131,6 +132,12 @@ public final class SourceHandle: Sendable {
     }
 
     func attach(_ e: Engine) { engine.withLock { $0.value = e } }
+
+    /// A listener's local port once the engine has started (the one the kernel picked for port 0).
+    public var localPort: Int? {
+        let p = port.load(ordering: .acquiring)
+        return p >= 0 ? p : nil
+    }
 
     /// True once its final event was handed to its handler.
     public var isFinished: Bool { finished.load(ordering: .acquiring) }
@@ -150,17 +157,37 @@ public final class SourceHandle: Sendable {
 struct WeakEngine: @unchecked Sendable { weak var value: Engine? }
 
 /// A source waiting for its worker to start: armed on the worker's own thread (it owns the ring).
-struct PendingSource: Sendable {
+/// `spec.addr` is always nil here (a listener's address is in `address`, pointed to only while the
+/// worker arms it), so the C struct holds no pointer across threads.
+struct PendingSource: @unchecked Sendable {
     let handle: SourceHandle
     let spec: sp_source_spec
+    var address: [UInt8] = []
 }
 
 extension Engine {
     /// Kernel-side counts of a worker's I/O: live sources, multishot re-arms, completions held a
     /// round by a full lane, and the kernel entries a busy worker made for I/O.
-    public func ioStats(_ worker: WorkerID) -> (live: Int, rearms: UInt64, stalled: UInt64, enters: UInt64) {
+    public func ioStats(_ worker: WorkerID) -> IOStats {
         var s = sp_io_stats()
         _ = sp_engine_io_stats(handle, UInt32(worker.rawValue), &s)
-        return (Int(s.live), s.rearms, s.stalled, s.enters)
+        return IOStats(live: Int(s.live), rearms: s.rearms, stalled: s.stalled, enters: s.enters, nobufs: s.nobufs,
+                       buffersLent: Int(s.buffers_lent))
     }
+}
+
+/// A worker's I/O counters (``Engine/ioStats(_:)``).
+public struct IOStats: Sendable, Hashable {
+    /// Sources armed on the worker (listeners and connections included).
+    public var live: Int
+    /// Multishot requests the kernel ended and the engine re-armed.
+    public var rearms: UInt64
+    /// Completions held back a round because their lane's queue was full (never dropped).
+    public var stalled: UInt64
+    /// Kernel entries a busy worker made for I/O (`io_uring_enter`, or `epoll_wait` with no timeout).
+    public var enters: UInt64
+    /// Receives stopped because the buffer ring was empty (resumed when buffers came back).
+    public var nobufs: UInt64
+    /// Receive buffers lent to events not yet handled.
+    public var buffersLent: Int
 }

@@ -1,0 +1,279 @@
+import CSpindle
+import Foundation
+import Synchronization
+import Testing
+
+@testable import Spindle
+
+/// A blocking loopback client with 10 s send/receive timeouts: every wait in these tests is bounded.
+final class TestClient {
+    let fd: Int32
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var tv = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        if rc != 0 {
+            let err = errno
+            close(fd)
+            throw POSIXError(POSIXErrorCode(rawValue: err) ?? .EIO)
+        }
+    }
+
+    deinit { close(fd) }
+
+    /// Writes all of `bytes` (bounded by the send timeout).
+    func write(_ bytes: [UInt8]) -> Bool {
+        var off = 0
+        while off < bytes.count {
+            let n = bytes[off...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { return false }
+            off += n
+        }
+        return true
+    }
+
+    /// Reads exactly `count` bytes, or fewer on EOF/timeout.
+    func read(_ count: Int) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: count)
+        var got = 0
+        while got < count {
+            let n = out[got...].withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            got += n
+        }
+        return Array(out.prefix(got))
+    }
+
+    /// Aborts the connection: the peer sees a reset (SO_LINGER 0).
+    func reset() {
+        var l = linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
+    }
+}
+
+/// The byte at position `i` of stream `s`: order and content are checked, not just counts.
+@inline(__always) func pattern(_ s: Int, _ i: Int) -> UInt8 { UInt8(truncatingIfNeeded: i &* 31 &+ s &* 7 &+ (i >> 12)) }
+
+extension EngineSuites {
+    /// TCP over real loopback sockets, on both backends: accept (multishot), receive into the
+    /// worker's buffer ring, send with completion, close, reset, buffers running out. Counts come
+    /// from the client side.
+    @Suite(.serialized)
+    struct TCPTests {
+        /// An echo server: every byte a client sends comes back, in order, exactly once.
+        static func echo(_ backend: Engine.Configuration.Backend, lane: Int = 3, configure: (inout Engine.Configuration) -> Void = { _ in })
+            throws -> (Engine, Int, Recorder<String>)
+        {
+            var config = testConfig(backend: backend)
+            configure(&config)
+            var builder = Engine.Builder(configuration: config)
+            let problems = Recorder<String>()
+            let listeners = try builder.listen(on: .loopback(port: 0), lane: Lane(index: lane)) { e, ctx in
+                switch e.kind {
+                case .data:
+                    do {
+                        _ = try e.withBytes { span in try span.withUnsafeBytes { try ctx.send($0, on: e.connection) } }
+                    } catch { problems.append("send: \(error)") }
+                case .sent:
+                    if let err = e.error { problems.append("sent error \(err)") }
+                default: break
+                }
+            }
+            let engine = try builder.start()
+            return (engine, listeners[0].localPort!, problems)
+        }
+
+        /// 8 connections × 8 MiB (64 MiB) echoed: exact byte counts and order per connection.
+        @Test(arguments: backends)
+        func echoes64MiBInOrder(backend: Engine.Configuration.Backend) throws {
+            let (engine, port, problems) = try Self.echo(backend)
+            let connections = 8, perConnection = 8 << 20, chunk = 64 << 10
+            let good = Atomic<Int>(0)
+            let done = DispatchSemaphore(value: 0)
+            for c in 0..<connections {
+                Thread {
+                    defer { done.signal() }
+                    guard let client = try? TestClient(port: port) else { return }
+                    var sent = 0
+                    while sent < perConnection {
+                        let out = (sent..<(sent + chunk)).map { pattern(c, $0) }
+                        guard client.write(out) else { return }
+                        let back = client.read(chunk)
+                        guard back == out else { return }  // wrong order, content or count
+                        sent += chunk
+                    }
+                    good.add(1, ordering: .relaxed)
+                }.start()
+            }
+            for _ in 0..<connections { #expect(done.wait(timeout: .now() + 60) == .success, "a client hung") }
+            #expect(good.load(ordering: .relaxed) == connections, "\(good.load(ordering: .relaxed)) of \(connections) connections echoed 8 MiB exactly")
+            #expect(problems.all.isEmpty, "\(problems.all.prefix(3))")
+            #expect(engine.ioStats(WorkerID(0)).buffersLent == 0 || eventually { engine.ioStats(WorkerID(0)).buffersLent == 0 })
+            _ = engine.stop()
+        }
+
+        /// 1,000 connections accepted (multishot accept), each announced once, each closed once.
+        @Test(arguments: backends)
+        func acceptsAThousandConnections(backend: Engine.Configuration.Backend) throws {
+            var builder = Engine.Builder(configuration: testConfig(backend: backend))
+            let accepted = Atomic<Int>(0), closed = Atomic<Int>(0), errors = Atomic<Int>(0)
+            let listeners = try builder.listen(on: .loopback(port: 0), lane: Lane(index: 2), backlog: 4096) { e, _ in
+                switch e.kind {
+                case .accepted: if e.error == nil { accepted.add(1, ordering: .relaxed) } else { errors.add(1, ordering: .relaxed) }
+                case .closed: closed.add(1, ordering: .relaxed)
+                default: break
+                }
+            }
+            let engine = try builder.start()
+            var clients: [TestClient] = []
+            for _ in 0..<1000 { clients.append(try TestClient(port: listeners[0].localPort!)) }
+            #expect(eventually { accepted.load(ordering: .relaxed) == 1000 }, "accepted \(accepted.load(ordering: .relaxed))")
+            clients.removeAll()  // the clients close: EOF on every connection
+            #expect(eventually { closed.load(ordering: .relaxed) == 1000 }, "closed \(closed.load(ordering: .relaxed))")
+            #expect(errors.load(ordering: .relaxed) == 0)
+            #expect(eventually { engine.ioStats(WorkerID(0)).live == 1 }, "only the listener is left")
+            _ = engine.stop()
+        }
+
+        /// A peer that resets the connection mid-stream: the handler gets `closed` with ECONNRESET,
+        /// once; the server's own sends to it end with errors, never silently.
+        @Test(arguments: backends)
+        func peerResetIsReportedOnce(backend: Engine.Configuration.Backend) throws {
+            var builder = Engine.Builder(configuration: testConfig(backend: backend))
+            let closes = Recorder<POSIXErrorCode?>()
+            let listeners = try builder.listen(on: .loopback(port: 0), lane: Lane(index: 1)) { e, ctx in
+                switch e.kind {
+                case .accepted:
+                    // Bytes the client never reads: its close then sends a reset.
+                    _ = try? ctx.send([UInt8](repeating: 1, count: 1000), on: e.connection)
+                case .closed: closes.append(e.error)
+                default: break
+                }
+            }
+            let engine = try builder.start()
+            let client = try TestClient(port: listeners[0].localPort!)
+            #expect(client.write([UInt8](repeating: 2, count: 5000)))
+            usleep(20_000)  // let the server's bytes arrive unread (not a synchronization: either order resets)
+            client.reset()
+            _ = consume client
+            #expect(eventually { closes.count == 1 })
+            #expect(closes.all.first == .some(.ECONNRESET), "\(closes.all)")
+            usleep(20_000)
+            #expect(closes.count == 1, "closed exactly once")
+            _ = engine.stop()
+        }
+
+        /// A handler slower than the network: the worker's 256 receive buffers run out (reported as
+        /// `buffersExhausted`, counted), receiving resumes as batches give buffers back, and every
+        /// byte arrives, in order.
+        @Test(arguments: backends)
+        func bufferRingExhaustionLosesNoByte(backend: Engine.Configuration.Backend) throws {
+            var config = testConfig(backend: backend)
+            config.lanes[3].maxBatch = 1  // one event of the lane per round: the handler is the bottleneck
+            var builder = Engine.Builder(configuration: config)
+            let streams = 4, perStream = 4 << 20
+            let received = Grid(workers: streams, lanes: 1)
+            let wrong = Atomic<Int>(0), exhausted = Atomic<Int>(0)
+            let index = Locked<[Connection: Int]>([:])
+            let listeners = try builder.listen(on: .loopback(port: 0), lane: Lane(index: 3)) { e, _ in
+                switch e.kind {
+                case .data:
+                    // Which stream: its first byte names it (pattern(s, 0) == s * 7).
+                    let s: Int = index.withLock { m in
+                        if let s = m[e.connection] { return s }
+                        let s = e.withBytes { Int($0.unsafeLoad(fromByteOffset: 0, as: UInt8.self)) / 7 }
+                        m[e.connection] = s
+                        return s
+                    }
+                    let at = received[s, 0]
+                    let ok = e.withBytes { span in
+                        span.withUnsafeBytes { b in (0..<b.count).allSatisfy { b[$0] == pattern(s, at + $0) } }
+                    }
+                    if !ok { wrong.add(1, ordering: .relaxed) }
+                    received.add(s, 0, e.byteCount)
+                case .buffersExhausted: exhausted.add(1, ordering: .relaxed)
+                default: break
+                }
+            }
+            let engine = try builder.start()
+            let done = DispatchSemaphore(value: 0)
+            for s in 0..<streams {
+                Thread {
+                    defer { done.signal() }
+                    guard let client = try? TestClient(port: listeners[0].localPort!) else { return }
+                    var sent = 0
+                    while sent < perStream {
+                        let n = min(256 << 10, perStream - sent)
+                        guard client.write((sent..<(sent + n)).map { pattern(s, $0) }) else { return }
+                        sent += n
+                    }
+                    _ = client.read(1)  // hold the connection open until the server is done (EOF at stop)
+                }.start()
+            }
+            #expect(eventually(within: 30) { received.total == streams * perStream }, "received \(received.total) of \(streams * perStream)")
+            #expect(wrong.load(ordering: .relaxed) == 0, "bytes out of order or wrong")
+            let stats = engine.ioStats(WorkerID(0))
+            #expect(stats.nobufs > 0 && exhausted.load(ordering: .relaxed) > 0, "the buffers never ran out: \(stats)")
+            _ = engine.stop()
+            for _ in 0..<streams { _ = done.wait(timeout: .now() + 15) }
+        }
+
+        /// Cancelling a listener: exactly one `cancelled` event; its connections live on.
+        @Test(arguments: backends)
+        func cancelledListenerEndsOnce(backend: Engine.Configuration.Backend) throws {
+            var builder = Engine.Builder(configuration: testConfig(backend: backend))
+            let cancelled = Atomic<Int>(0), data = Atomic<Int>(0), accepted = Atomic<Int>(0)
+            let listeners = try builder.listen(on: .loopback(port: 0), lane: Lane(index: 2)) { e, _ in
+                if e.kind == .cancelled { cancelled.add(1, ordering: .relaxed) }
+                if e.kind == .accepted { accepted.add(1, ordering: .relaxed) }
+                if e.kind == .data { data.add(e.byteCount, ordering: .relaxed) }
+            }
+            let engine = try builder.start()
+            let port = listeners[0].localPort!
+            let client = try TestClient(port: port)
+            #expect(eventually { accepted.load(ordering: .relaxed) == 1 })  // accepted before the cancel
+            #expect(listeners[0].cancel())
+            #expect(eventually { cancelled.load(ordering: .relaxed) == 1 })
+            #expect(client.write([1, 2, 3]), "an accepted connection outlives its listener")
+            #expect(eventually { data.load(ordering: .relaxed) == 3 })
+            #expect(throws: (any Error).self) { _ = try TestClient(port: port) }
+            usleep(10_000)
+            #expect(cancelled.load(ordering: .relaxed) == 1)
+            _ = engine.stop()
+        }
+
+        /// The server closes after replying: the client reads the reply then EOF; one `closed` event.
+        @Test(arguments: backends)
+        func serverCloseFlushesThenEnds(backend: Engine.Configuration.Backend) throws {
+            var builder = Engine.Builder(configuration: testConfig(backend: backend))
+            let closes = Recorder<POSIXErrorCode?>()
+            let listeners = try builder.listen(on: .loopback(port: 0), lane: Lane(index: 0)) { e, ctx in
+                switch e.kind {
+                case .data:
+                    try ctx.send(Array("+PONG\r\n".utf8), on: e.connection)
+                    try ctx.close(e.connection)
+                    #expect(throws: ConnectionError.self) { try ctx.send([1], on: e.connection) }
+                case .closed: closes.append(e.error)
+                default: break
+                }
+            }
+            let engine = try builder.start()
+            let client = try TestClient(port: listeners[0].localPort!)
+            #expect(client.write(Array("PING\r\n".utf8)))
+            #expect(client.read(7) == Array("+PONG\r\n".utf8))
+            #expect(client.read(1).isEmpty, "EOF after the reply")
+            #expect(eventually { closes.count == 1 })
+            #expect(closes.all.first == .some(nil))
+            _ = engine.stop()
+        }
+    }
+}
