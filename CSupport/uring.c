@@ -28,6 +28,7 @@ typedef struct sp_uring {
     int efd_armed;
     int msg_ring;
     int multishot_poll; /* IORING_POLL_ADD_MULTI (5.13): else single-shot polls, re-armed per event */
+    int multishot_recv; /* IORING_RECV_MULTISHOT (6.0), multishot accept (5.19): else single-shot, re-armed */
 } sp_uring;
 
 static int sp_uring_init(sp_worker *w, uint32_t want, uint32_t entries, uint32_t *features, char *msg, size_t len) {
@@ -72,6 +73,7 @@ static int sp_uring_init(sp_worker *w, uint32_t want, uint32_t entries, uint32_t
     unsigned major = 0, minor = 0;
     if (uname(&un) == 0) sscanf(un.release, "%u.%u", &major, &minor);
     u->multishot_poll = major > 5 || (major == 5 && minor >= 13);
+    u->multishot_recv = major >= 6;
     if (u->multishot_poll) feats |= SP_FEAT_MULTISHOT_POLL;
     *features = feats;
     w->backend = u;
@@ -142,6 +144,7 @@ static uint32_t sp_uring_reap(sp_uring *u, sp_worker *w) {
 
 struct io_uring *sp_uring_ring(sp_worker *w) { return &((sp_uring *)w->backend)->ring; }
 int sp_uring_multishot_poll(sp_worker *w) { return ((sp_uring *)w->backend)->multishot_poll; }
+int sp_uring_multishot_recv(sp_worker *w) { return ((sp_uring *)w->backend)->multishot_recv; }
 
 /* A busy worker with sources, once per round: one io_uring_enter only when there is something to
  * submit or task work to run (IORING_SQ_TASKRUN, set by the kernel under DEFER_TASKRUN with

@@ -22,6 +22,7 @@
 
 struct io_uring *sp_uring_ring(sp_worker *w); /* uring.c */
 int sp_uring_multishot_poll(sp_worker *w);
+int sp_uring_multishot_recv(sp_worker *w);
 
 static inline uint64_t sp_tag(sp_worker *w, sp_source *s) { return SP_IO_TAG | sp_io_id(w, s); }
 
@@ -39,11 +40,19 @@ static int sp_uring_request(sp_worker *w, sp_source *s) {
     struct io_uring *ring = sp_uring_ring(w);
     struct io_uring_sqe *sqe = sp_sqe(ring);
     if (!sqe) return -1;
+    int multi = sp_uring_multishot_recv(w);
     if (s->kind == SP_SOURCE_LISTEN) {
-        io_uring_prep_multishot_accept(sqe, s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        /* Below 6.0 single-shot forms: a CQE without F_MORE is re-armed like an ended multishot. */
+        if (multi)
+            io_uring_prep_multishot_accept(sqe, s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        else
+            io_uring_prep_accept(sqe, s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     } else if (s->kind == SP_SOURCE_CONN) {
         /* Multishot recv into the worker's provided-buffer ring (group 0): one CQE per arrival. */
-        io_uring_prep_recv_multishot(sqe, s->fd, NULL, 0, 0);
+        if (multi)
+            io_uring_prep_recv_multishot(sqe, s->fd, NULL, 0, 0);
+        else
+            io_uring_prep_recv(sqe, s->fd, NULL, SP_RECV_BUFFER_SIZE, 0);
         sqe->flags |= IOSQE_BUFFER_SELECT;
         sqe->buf_group = 0;
         io_uring_sqe_set_data64(sqe, sp_tag(w, s));
