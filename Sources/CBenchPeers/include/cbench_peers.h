@@ -109,6 +109,74 @@ int cbp_prio_fifo(cbp_fifo kind, uint64_t flood, uint64_t probes, uint32_t backl
                   uint32_t work_iters, int producer_cpu, int consumer_cpu, uint64_t *samples, uint64_t max_samples,
                   cbp_trial *out);
 
+/* ---- I/O sources: timers ------------------------------------------------------------------ */
+
+/** A periodic timer on `cpu` (the calling thread is pinned there): `count` firings of a
+ *  CLOCK_MONOTONIC timerfd armed with absolute deadlines start + k × `period_ns`
+ *  (TFD_TIMER_ABSTIME, kernel re-arm), the thread blocking in read(2). Writes each firing's
+ *  lateness (now − its deadline, ns) to `samples`; `out->checksum` = periods coalesced. */
+int cbp_timer_timerfd(uint32_t count, uint64_t period_ns, int cpu, uint64_t *samples, cbp_trial *out);
+
+/** The same with IORING_OP_TIMEOUT: the thread's own io_uring (SINGLE_ISSUER | DEFER_TASKRUN where
+ *  the kernel has them), one absolute timeout (IORING_TIMEOUT_ABS) per firing re-armed with the
+ *  next deadline, submitted and waited for in one io_uring_enter. */
+int cbp_timer_uring(uint32_t count, uint64_t period_ns, int cpu, uint64_t *samples, cbp_trial *out);
+
+/* ---- I/O sources: TCP echo ---------------------------------------------------------------- */
+
+#define CBP_ECHO_MAX_CONNECTIONS 256
+#define CBP_ECHO_MAX_MESSAGE     1024
+#define CBP_ECHO_MAX_LISTENERS   2
+
+/** Which raw echo server. */
+typedef enum cbp_echo_kind { CBP_ECHO_URING = 0, CBP_ECHO_EPOLL = 1 } cbp_echo_kind;
+
+/** A raw echo server: one thread serving 1–2 loopback listeners from one loop. */
+typedef struct cbp_echo_server cbp_echo_server;
+
+/** Starts a server thread pinned to `cpu` with `listeners` listening sockets on 127.0.0.1 (ports
+ *  picked by the kernel); returns once it serves. 0 or an errno value. */
+int cbp_echo_server_start(cbp_echo_kind kind, int cpu, uint32_t listeners, cbp_echo_server **out);
+/** A listener's port. */
+uint16_t cbp_echo_server_port(const cbp_echo_server *s, uint32_t listener);
+/** The server thread's kernel thread id. */
+int cbp_echo_server_tid(const cbp_echo_server *s);
+/** Stops the server (bounded: its loop looks every 50 ms), closes everything and frees it. Returns
+ *  0 or the errno its loop ended with. */
+int cbp_echo_server_stop(cbp_echo_server *s);
+
+/** What the echo client does. */
+typedef struct cbp_echo_client_spec {
+    uint16_t port;          /* the echo (bulk) listener on 127.0.0.1 */
+    uint16_t control_port;  /* io-priority: the control listener (0: none) */
+    uint32_t connections;   /* closed-loop connections to `port` (≤ CBP_ECHO_MAX_CONNECTIONS) */
+    uint32_t message_bytes; /* bytes per message (8 … CBP_ECHO_MAX_MESSAGE) */
+    uint64_t messages;      /* no control: round trips measured (over all connections) */
+    uint32_t pings;         /* control: pings measured; the bulk connections flood meanwhile */
+    uint64_t ping_interval_ns;
+    int cpu;                /* the client thread (the calling one) is pinned here */
+    uint64_t *samples;      /* round trips in ns: every message's (no control) or every ping's */
+    uint64_t max_samples;
+    /* Called on the client thread at the start (0) and the end (1) of the measured window, after
+     *  the warm-up exchange of every connection (may be NULL). */
+    void (*window)(void *ctx, int phase);
+    void *window_ctx;
+} cbp_echo_client_spec;
+
+/** The client: one thread, `connections` closed loops over epoll; see echo_client.c. `out->events`:
+ *  round trips completed in the window (pings when there are no bulk connections). 0 or errno. */
+int cbp_echo_client(const cbp_echo_client_spec *spec, cbp_trial *out);
+
+/* ---- syscall counting (diagnostics) ------------------------------------------------------- */
+
+/** A counter of the syscalls thread `tid` enters (perf_event_open on the raw_syscalls:sys_enter
+ *  tracepoint, counting from now). Returns its fd, or -errno where perf or tracefs is unavailable. */
+int cbp_syscall_counter_open(int tid);
+/** The count so far (0 on an error). */
+uint64_t cbp_syscall_counter_read(int fd);
+/** Closes the counter. */
+void cbp_syscall_counter_close(int fd);
+
 #ifdef __cplusplus
 }
 #endif
