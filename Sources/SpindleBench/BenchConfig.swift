@@ -38,6 +38,22 @@ public struct BenchConfig: Sendable {
     public var wakeEvents: Int { quick ? 300 : 1000 }
     /// Priority baseline: probes per round.
     public var baselineProbes: Int { quick ? 3000 : 10000 }
+    /// Timer: the period of the timer (1 ms).
+    public var timerPeriodNanoseconds: UInt64 = 1_000_000
+    /// Timer: firings per round (a round lasts firings × period).
+    public var timerFirings: Int { quick ? 500 : 2000 }
+    /// Echo: bytes per message (both directions).
+    public var echoMessageBytes: Int = 64
+    /// Echo: round trips per round with `connections` closed-loop connections (~0.2–1 s a round).
+    public func echoMessages(connections: Int) -> Int {
+        connections <= 1 ? (quick ? 3000 : 10000) : (quick ? 25_000 : 100_000)
+    }
+    /// io-priority: bulk connections flooding the bulk listener.
+    public var ioPriorityBulkConnections: Int = 64
+    /// io-priority: control pings per round, one every `ioPriorityPingNanoseconds`.
+    public var ioPriorityPings: Int { quick ? 300 : 1000 }
+    /// io-priority: the control ping interval (1 ms).
+    public var ioPriorityPingNanoseconds: UInt64 = 1_000_000
 
     /// A configuration for `engine`, producer on its first CPU and consumer on its second.
     public init(engine: Engine.Configuration, engineSource: String, quick: Bool = false, runs: Int? = nil) {
@@ -97,6 +113,13 @@ public struct BenchConfig: Sendable {
             ("work_iterations", .int(workIterations)), ("settle_ns", .int(Int(settleNanoseconds))),
             ("wake_events", .int(wakeEvents)), ("baseline_probes", .int(baselineProbes)),
             ("clock", .string("CLOCK_MONOTONIC")), ("stall_seconds", .double(stallSeconds)),
+            ("timer_period_ns", .int(Int(timerPeriodNanoseconds))), ("timer_firings", .int(timerFirings)),
+            ("echo_message_bytes", .int(echoMessageBytes)),
+            ("echo_messages_1", .int(echoMessages(connections: 1))),
+            ("echo_messages_64", .int(echoMessages(connections: 64))),
+            ("io_priority_bulk_connections", .int(ioPriorityBulkConnections)),
+            ("io_priority_pings", .int(ioPriorityPings)),
+            ("io_priority_ping_ns", .int(Int(ioPriorityPingNanoseconds))),
         ]
     }
 }

@@ -10,7 +10,7 @@ enum CPeers {
             Contender(system: .rawMsgring, scenarios: [.wakeWorker], trial: wake),
             Contender(system: .rawEventfd, scenarios: [.wakeForeign], trial: wake),
             Contender(system: .mutexQueue, scenarios: [.crossCore, .priorityIsolation], trial: mutexQueue),
-        ]
+        ] + CIOPeers.contenders
     }
 
     static func check(_ rc: Int32, _ what: String) throws(BenchError) {

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The `--plot` figure: latency percentile curves of the wake and priority scenarios for every
+/// The `--plot` figure: latency percentile curves of the wake, priority and I/O scenarios for every
 /// system, log-log (x: percentile as 1/(1−p), y: nanoseconds), one labelled panel per scenario.
 /// Written by hand: no plotting dependency.
 public struct SVGPlot: Sendable {
@@ -18,7 +18,12 @@ public struct SVGPlot: Sendable {
         .spindle, .rawMsgring, .rawEventfd, .rawMPSC, .mutexQueue, .dispatch, .asyncStream,
         .nioEventLoop, .spindleBatch, .rawCRing,
     ]
+    /// The I/O scenarios' peers: colours distinct from Spindle's within their panels.
+    static let ioColors: [System: String] = [
+        .rawTimerfd: "#2ca02c", .rawUringTimeout: "#1f77b4", .rawUring: "#1f77b4", .rawEpoll: "#ff7f0e",
+    ]
     static func color(_ system: System) -> String {
+        if let c = ioColors[system] { return c }
         let i = systemOrder.firstIndex(of: system) ?? system.rawValue.unicodeScalars.reduce(0) { $0 &+ Int($1.value) }
         return palette[i % palette.count]
     }
@@ -26,7 +31,8 @@ public struct SVGPlot: Sendable {
     static let xDecades = 5.0  // 0 % … 99.999 %
 
     /// One panel per plotted scenario present; `priority-baseline` is drawn in the
-    /// `priority-isolation` panel (dashed) so the flooded and unflooded curves can be compared.
+    /// `priority-isolation` panel (dashed) so the flooded and unflooded curves can be compared, and
+    /// `io-priority-unloaded` in the `io-priority` panel.
     var panels: [(title: String, rows: [Row])] {
         var out: [(String, [Row])] = []
         for s in [Scenario.wakeWorker, .wakeForeign] {
@@ -42,6 +48,15 @@ public struct SVGPlot: Sendable {
             out.append(
                 ("priority-isolation: lane-0 probe latency under a lane-3 flood\(d) (dashed: unflooded baseline)", prio)
             )
+        }
+        for s in [Scenario.timer, .echo1, .echo64] {
+            let rows = report.rows.filter { $0.scenario == s && $0.hasLatency }
+            if !rows.isEmpty { out.append(("\(s.rawValue): \(s.summary)", rows)) }
+        }
+        let io = report.rows.filter { ($0.scenario == .ioPriority || $0.scenario == .ioPriorityUnloaded) && $0.hasLatency }
+        if !io.isEmpty {
+            out.append(
+                ("io-priority: control ping round trip, strict-lane listener, 64 connections flooding the bulk lane (dashed: unloaded)", io))
         }
         return out
     }
@@ -59,7 +74,7 @@ public struct SVGPlot: Sendable {
             """
         if panels.isEmpty {
             s +=
-                "<text x=\"40\" y=\"70\">no latency scenario in this run (run wake-worker, wake-foreign or priority-isolation)</text>\n"
+                "<text x=\"40\" y=\"70\">no latency scenario in this run (run wake-worker, wake-foreign, priority-isolation, timer, echo or io-priority)</text>\n"
         }
         for (i, p) in panels.enumerated() {
             s += panel(p.title, p.rows, y0: 40 + Double(i) * SVGPlot.panelHeight)
@@ -109,11 +124,15 @@ public struct SVGPlot: Sendable {
             "<text x=\"\(fmt(x0 - 58))\" y=\"\(fmt(py + ph / 2))\" text-anchor=\"middle\" transform=\"rotate(-90 \(fmt(x0 - 58)) \(fmt(py + ph / 2)))\">latency (log)</text>\n"
         for (i, (row, pts)) in curves.enumerated() where !pts.isEmpty {
             let color = SVGPlot.color(row.system)
-            let dash = row.scenario == .priorityBaseline ? " stroke-dasharray=\"6 4\"" : ""
+            let baseline = row.scenario == .priorityBaseline || row.scenario == .ioPriorityUnloaded
+            let dash = baseline ? " stroke-dasharray=\"6 4\"" : ""
             let path = pts.map { "\(fmt(x($0.percentile))),\(fmt(y(Double($0.nanoseconds))))" }.joined(separator: " ")
             s += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"\(dash) points=\"\(path)\"/>\n"
             let ly = py + 14 + Double(i) * 18
-            let name = row.scenario == .priorityBaseline ? "\(row.system) (unflooded)" : row.system.rawValue
+            let name =
+                row.scenario == .priorityBaseline
+                ? "\(row.system) (unflooded)"
+                : (row.scenario == .ioPriorityUnloaded ? "\(row.system) (unloaded)" : row.system.rawValue)
             let p99 = row.percentile(99).map { " p99 " + TableReport.duration($0.median) } ?? ""
             s +=
                 "<line x1=\"\(fmt(x0 + pw + 12))\" y1=\"\(fmt(ly - 4))\" x2=\"\(fmt(x0 + pw + 36))\" y2=\"\(fmt(ly - 4))\" stroke=\"\(color)\" stroke-width=\"2\"\(dash)/>\n"

@@ -18,6 +18,17 @@ public enum Scenario: String, CaseIterable, Sendable, Hashable, Codable {
     /// Open + mmap + validate a compiled profile (and check the host rules): per-load latency.
     /// Measured only where a profile loader is supplied (`spindle bench` supplies SpindleProfiles').
     case profileLoad = "profile-load"
+    /// Lateness of a periodic 1 ms timer on an otherwise idle worker.
+    case timer = "timer"
+    /// A loopback TCP echo, one closed-loop connection: messages/s and round-trip time.
+    case echo1 = "echo-1"
+    /// The same echo with 64 closed-loop connections from one client thread.
+    case echo64 = "echo-64"
+    /// One worker: a control listener on the strict lane, a bulk listener on the last lane flooded by
+    /// 64 connections; the control connection's ping round-trip time.
+    case ioPriority = "io-priority"
+    /// The same control pings with no flood (the baseline `io-priority` is compared with).
+    case ioPriorityUnloaded = "io-priority-unloaded"
 
     /// One line: what the scenario measures.
     public var summary: String {
@@ -33,30 +44,60 @@ public enum Scenario: String, CaseIterable, Sendable, Hashable, Codable {
         case .priorityIsolation: return "flood on lane 3 held at backlog D, lane-0 probe every K posts; probe latency"
         case .priorityBaseline: return "the lane-0 probes alone, one at a time (unflooded baseline)"
         case .profileLoad: return "open + mmap + validate a compiled profile, then the host check; per-load latency"
+        case .timer: return "a periodic 1 ms timer on idle worker 1; lateness (deadline → the worker has it)"
+        case .echo1: return "loopback TCP echo, 1 closed-loop connection of 64-byte messages; messages/s and RTT"
+        case .echo64: return "loopback TCP echo, 64 closed-loop connections from one client thread; messages/s and RTT"
+        case .ioPriority:
+            return "control listener on the strict lane, 64 bulk connections flooding the bulk lane; control ping RTT"
+        case .ioPriorityUnloaded: return "the control pings alone, one every 1 ms (unloaded baseline); RTT"
         }
     }
 
     /// Whether the scenario's figure of merit is latency (else throughput).
     public var isLatency: Bool {
         switch self {
-        case .sameCore, .crossCore, .foreignThread: return false
-        case .wakeWorker, .wakeForeign, .priorityIsolation, .priorityBaseline, .profileLoad: return true
+        case .sameCore, .crossCore, .foreignThread, .echo1, .echo64: return false
+        case .wakeWorker, .wakeForeign, .priorityIsolation, .priorityBaseline, .profileLoad, .timer, .ioPriority,
+            .ioPriorityUnloaded:
+            return true
         }
     }
 
     /// Scenarios whose latency curves the SVG plot draws.
     public var isPlotted: Bool {
-        self == .wakeWorker || self == .wakeForeign || self == .priorityIsolation || self == .priorityBaseline
+        switch self {
+        case .wakeWorker, .wakeForeign, .priorityIsolation, .priorityBaseline, .timer, .echo1, .echo64, .ioPriority,
+            .ioPriorityUnloaded:
+            return true
+        case .sameCore, .crossCore, .foreignThread, .profileLoad: return false
+        }
     }
 
-    /// Parses CLI names; an empty list means every scenario.
+    /// Names that stand for several scenarios (`spindle bench echo`).
+    public static let groups: [(name: String, scenarios: [Scenario])] = [("echo", [.echo1, .echo64])]
+
+    /// Scenarios that run whenever this one is named, because its target compares with them in the
+    /// same run: `io-priority` brings its unloaded baseline.
+    public var companions: [Scenario] {
+        self == .ioPriority ? [.ioPriorityUnloaded] : []
+    }
+
+    /// Parses CLI names; an empty list means every scenario. A group name (``groups``) stands for its
+    /// scenarios; a scenario brings its ``companions`` right after it.
     /// - Throws: ``BenchError/unknownScenario(_:)`` naming the scenarios there are.
     public static func parse(_ names: [String]) throws(BenchError) -> [Scenario] {
         if names.isEmpty { return allCases }
         var out: [Scenario] = []
         for name in names {
-            guard let s = Scenario(rawValue: name) else { throw .unknownScenario(name) }
-            if !out.contains(s) { out.append(s) }
+            let named: [Scenario]
+            if let s = Scenario(rawValue: name) {
+                named = [s] + s.companions
+            } else if let g = groups.first(where: { $0.name == name }) {
+                named = g.scenarios
+            } else {
+                throw .unknownScenario(name)
+            }
+            for s in named where !out.contains(s) { out.append(s) }
         }
         return out
     }
@@ -89,6 +130,14 @@ public struct System: RawRepresentable, Hashable, Sendable, Codable, CustomStrin
     public static let mutexQueue = System(rawValue: "mutex-queue")
     /// SwiftNIO `EventLoop.execute` (added by the Benchmarks package's runner).
     public static let nioEventLoop = System(rawValue: "nio-eventloop")
+    /// A thread blocking in `read(2)` on a periodic CLOCK_MONOTONIC timerfd.
+    public static let rawTimerfd = System(rawValue: "raw-timerfd")
+    /// A thread waiting on its own io_uring for absolute `IORING_OP_TIMEOUT`s.
+    public static let rawUringTimeout = System(rawValue: "raw-uring-timeout")
+    /// A raw io_uring echo server: multishot accept, multishot recv into a buffer ring, send.
+    public static let rawUring = System(rawValue: "raw-uring")
+    /// A raw epoll echo server: level-triggered EPOLLIN, accept4, recv, send.
+    public static let rawEpoll = System(rawValue: "raw-epoll")
 
     /// Whether this is a Spindle row (mallocs per event always measured, never null).
     public var isSpindle: Bool { self == .spindle || self == .spindleBatch }
@@ -110,8 +159,9 @@ public enum BenchError: Error, Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .unknownScenario(let n):
+            let groups = Scenario.groups.map { "\($0.name) (= \($0.scenarios.map(\.rawValue).joined(separator: " + ")))" }
             return
-                "unknown scenario \"\(n)\"; scenarios are: \(Scenario.allCases.map(\.rawValue).joined(separator: ", "))"
+                "unknown scenario \"\(n)\"; scenarios are: \((Scenario.allCases.map(\.rawValue) + groups).joined(separator: ", "))"
         case .invalidOption(let m): return m
         case .runFailed(let m): return m
         }

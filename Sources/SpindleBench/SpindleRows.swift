@@ -23,6 +23,9 @@ enum SpindleRows {
         case .wakeWorker, .wakeForeign: return try SpindleLatency.wake(s, c)
         case .priorityIsolation, .priorityBaseline: return try SpindleLatency.priority(s, c)
         case .profileLoad: throw BenchError.runFailed("profile-load needs a profile loader (ProfileLoad.contender)")
+        case .timer: return try SpindleIO.timer(c)
+        case .echo1, .echo64: return try SpindleIO.echo(s, c)
+        case .ioPriority, .ioPriorityUnloaded: return try SpindleIO.ioPriority(s, c)
         }
     }
 

@@ -107,7 +107,29 @@ extension Report {
                         : "\(bad.map { "\($0.scenario.rawValue)/\($0.system)" }.joined(separator: ", ")) (worst \(worst))",
                     holds: bad.isEmpty))
         }
+
+        // 7: TCP echo, messages/s of the same closed loops against the raw servers.
+        ratio("7 echo-64", .echo64, .spindle, .rawUring, atLeast: 0.8)
+        ratio("7 echo-64", .echo64, .spindle, .rawEpoll, atLeast: 1.3)
+        ratio("7 echo-1", .echo1, .spindle, .rawEpoll, atLeast: 0.9)
+
+        // 8: I/O priority: the control connection's p99 under the bulk flood against its own unloaded p99.
+        out.append(
+            p99Within(
+                "8 io-priority", flooded: row(.ioPriority, .spindle), unloaded: row(.ioPriorityUnloaded, .spindle),
+                factor: 2, requirement: "spindle control p99 under flood ≤ 2 × its unloaded p99"))
         return out
+    }
+
+    /// "`flooded`'s p99 ≤ `factor` × `unloaded`'s p99", or not evaluated (`holds == nil`) without both rows.
+    func p99Within(_ name: String, flooded: Row?, unloaded: Row?, factor: Double, requirement: String) -> TargetCheck {
+        guard let f = flooded?.percentile(99)?.median, let u = unloaded?.percentile(99)?.median, u > 0 else {
+            return TargetCheck(name: name, requirement: requirement, measured: nil, holds: nil)
+        }
+        return TargetCheck(
+            name: name, requirement: requirement,
+            measured: "\(TableReport.duration(f)) vs \(TableReport.duration(u)) = \(String(format: "%.2f", f / u)) ×",
+            holds: f <= factor * u)
     }
 
     /// The targets this run could evaluate, as text lines ("holds" or "MISSED").

@@ -40,11 +40,11 @@ struct JSONReportTests {
     func systemNames() {
         let allowed: Set = [
             "spindle", "spindle-batch", "raw-c-ring", "raw-mpsc", "raw-eventfd", "raw-msgring", "dispatch",
-            "asyncstream", "mutex-queue", "nio-eventloop",
+            "asyncstream", "mutex-queue", "nio-eventloop", "raw-timerfd", "raw-uring-timeout", "raw-uring", "raw-epoll",
         ]
         let ours: [System] = [
             .spindle, .spindleBatch, .rawCRing, .rawMPSC, .rawEventfd, .rawMsgring, .dispatch, .asyncStream,
-            .mutexQueue, .nioEventLoop,
+            .mutexQueue, .nioEventLoop, .rawTimerfd, .rawUringTimeout, .rawUring, .rawEpoll,
         ]
         #expect(Set(ours.map(\.rawValue)) == allowed)
     }
