@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -273,6 +274,7 @@ int cbp_echo_client(const cbp_echo_client_spec *spec, cbp_trial *out) {
         return EINVAL;
     int rc = cbp_pin_self(spec->cpu);
     if (rc != 0) return rc;
+    pthread_setname_np(pthread_self(), "cbp-echo-client");
     client cl;
     memset(&cl, 0, sizeof cl);
     cl.spec = spec;

@@ -88,6 +88,8 @@ static void close_all(cbp_echo_server *s) {
 }
 
 static void announce(cbp_echo_server *s, int ready) {
+    /* named, so `perf stat --per-thread` and `top -H` tell the servers apart */
+    pthread_setname_np(pthread_self(), s->kind == CBP_ECHO_URING ? "cbp-echo-uring" : "cbp-echo-epoll");
     s->tid = (int)syscall(SYS_gettid);
     __atomic_store_n(&s->ready, ready, __ATOMIC_RELEASE);
 }

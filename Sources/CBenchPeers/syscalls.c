@@ -1,8 +1,10 @@
 /*
- * syscalls.c — counts the syscalls one thread makes (SPINDLE_BENCH_SYSCALLS=1 in the echo
- * scenarios): a perf counter on the raw_syscalls:sys_enter tracepoint attached to the thread, the
- * in-process equivalent of `perf stat -e raw_syscalls:sys_enter -t TID`, with no cost to the
- * counted thread beyond the tracepoint itself (unlike strace, which stops it at every syscall).
+ * syscalls.c — what a server thread costs over an echo window (SPINDLE_BENCH_SYSCALLS=1): the
+ * syscalls it makes, counted by a perf counter on the raw_syscalls:sys_enter tracepoint attached to
+ * the thread — the in-process equivalent of `perf stat -e raw_syscalls:sys_enter -t TID`, with no
+ * cost to the counted thread beyond the tracepoint itself (unlike strace, which stops it at every
+ * syscall) — and the CPU time it used (its per-thread CPU clock), which says which side of the
+ * echo is the bottleneck.
  */
 #include "peers_internal.h"
 #include <errno.h>
@@ -11,6 +13,7 @@
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 static long tracepoint_id(void) {
@@ -49,4 +52,12 @@ uint64_t cbp_syscall_counter_read(int fd) {
 
 void cbp_syscall_counter_close(int fd) {
     if (fd >= 0) close(fd);
+}
+
+uint64_t cbp_thread_cpu_ns(int tid) {
+    /* the kernel's per-thread CPU clock id: MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED) */
+    clockid_t id = tid == 0 ? CLOCK_THREAD_CPUTIME_ID : (clockid_t)((~(unsigned)tid << 3) | 6);
+    struct timespec ts;
+    if (clock_gettime(id, &ts) != 0) return 0;
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }

@@ -8,7 +8,8 @@ import Synchronization
 /// `SPINDLE_BENCH_SYSCALLS=1`, the server thread's syscalls).
 enum EchoClient {
     /// `SPINDLE_BENCH_SYSCALLS=1`: count the server thread's syscalls over each echo window (a perf
-    /// counter on `raw_syscalls:sys_enter`) and print them per 1,000 messages to stderr.
+    /// counter on `raw_syscalls:sys_enter`) and print them per 1,000 messages to stderr, with the CPU
+    /// time the server and the client thread used in the window (which side is the bottleneck).
     static let countSyscalls = ProcessInfo.processInfo.environment["SPINDLE_BENCH_SYSCALLS"] != nil
 
     /// What the window callback records; touched by the client thread only until the join.
@@ -18,6 +19,9 @@ enum EchoClient {
         var counter: Int32 = -1
         var syscallsStart: UInt64 = 0
         var syscallsEnd: UInt64 = 0
+        var serverTID: Int32 = -1
+        var serverCPU: (UInt64, UInt64) = (0, 0)
+        var clientCPU: (UInt64, UInt64) = (0, 0)
     }
 
     /// Called on the client thread at the start (0) and the end (1) of the measured window.
@@ -25,11 +29,19 @@ enum EchoClient {
         guard let ctx else { return }
         let w = Unmanaged<Window>.fromOpaque(ctx).takeUnretainedValue()
         if phase == 0 {
-            w.syscallsStart = cbp_syscall_counter_read(w.counter)
+            if w.serverTID > 0 {
+                w.syscallsStart = cbp_syscall_counter_read(w.counter)
+                w.serverCPU.0 = cbp_thread_cpu_ns(w.serverTID)
+                w.clientCPU.0 = cbp_thread_cpu_ns(0)
+            }
             w.mallocStart = mallocsSoFar()
         } else {
             w.mallocEnd = mallocsSoFar()
-            w.syscallsEnd = cbp_syscall_counter_read(w.counter)
+            if w.serverTID > 0 {
+                w.clientCPU.1 = cbp_thread_cpu_ns(0)
+                w.serverCPU.1 = cbp_thread_cpu_ns(w.serverTID)
+                w.syscallsEnd = cbp_syscall_counter_read(w.counter)
+            }
         }
     }
 
@@ -50,6 +62,7 @@ enum EchoClient {
         let samples = SampleBuffer(capacity: capacity)
         let window = Window()
         if countSyscalls, let tid = serverTID {
+            window.serverTID = tid
             window.counter = cbp_syscall_counter_open(tid)
             if window.counter < 0 {
                 print(
@@ -83,11 +96,12 @@ enum EchoClient {
             throw BenchError.runFailed("\(label): the echo client failed: \(String(cString: strerror(rc))) (errno \(rc))")
         }
         let n = min(Int(t.samples), samples.capacity)
-        if countSyscalls && window.counter >= 0 && t.events > 0 {
+        if countSyscalls && window.serverTID > 0 && t.events > 0 && t.elapsed_ns > 0 {
             let calls = window.syscallsEnd &- window.syscallsStart
-            let per1000 = Double(calls) * 1000 / Double(t.events)
+            let per1000 = window.counter >= 0 ? String(format: "%.0f", Double(calls) * 1000 / Double(t.events)) : "?"
+            let busy = { (cpu: (UInt64, UInt64)) in String(format: "%.0f %%", Double(cpu.1 &- cpu.0) * 100 / Double(t.elapsed_ns)) }
             print(
-                "syscalls \(label): server thread \(serverTID ?? 0): \(calls) syscalls for \(t.events) messages = \(String(format: "%.0f", per1000)) per 1,000",
+                "syscalls \(label): server thread \(window.serverTID): \(calls) syscalls for \(t.events) messages = \(per1000) per 1,000; CPU busy: server \(busy(window.serverCPU)), client \(busy(window.clientCPU))",
                 to: &standardError)
         }
         return Trial(

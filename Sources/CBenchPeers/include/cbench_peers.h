@@ -176,6 +176,8 @@ int cbp_syscall_counter_open(int tid);
 uint64_t cbp_syscall_counter_read(int fd);
 /** Closes the counter. */
 void cbp_syscall_counter_close(int fd);
+/** CPU time (ns) thread `tid` of this process has used (0: the calling thread). */
+uint64_t cbp_thread_cpu_ns(int tid);
 
 #ifdef __cplusplus
 }
