@@ -14,6 +14,7 @@ struct BenchCommand: AsyncParsableCommand {
         abstract: "Measure Spindle against its peers (raw C rings, Dispatch, AsyncStream, a mutex queue).",
         discussion: """
             Scenarios: \(Scenario.allCases.map(\.rawValue).joined(separator: ", ")). With none named, all run.
+            `echo` names echo-1 and echo-64; io-priority also runs io-priority-unloaded (its target's baseline).
             Each row: a warm-up round, then --runs rounds; the median is reported with min–max.
             Example: spindle bench cross-core        (Spindle next to a raw C SPSC ring and DispatchQueue)
             """
@@ -34,7 +35,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Write the results as JSON to this file.")
     var json: String?
 
-    @Option(help: "Write latency percentile curves (wake and priority scenarios) as SVG to this file.")
+    @Option(help: "Write latency percentile curves (wake, priority, timer, echo, io-priority) as SVG to this file.")
     var plot: String?
 
     @Option(help: "priority-isolation: the backlog D every system is held at (default 4000).")
