@@ -143,7 +143,7 @@ void *sp_worker_main(void *arg) {
         atomic_store_explicit(&w->sleeping, 0, memory_order_relaxed);
         idle_since = 0;
     }
-    sp_io_release_signals(w); /* its signals go back to their default disposition at shutdown */
+    sp_io_worker_exit(w); /* signals back to their default disposition; peers see their sockets end */
     if (e->cb.worker_stopping) e->cb.worker_stopping(e->cb.context, w, w->id);
     /* The backend (ring fd, epoll fd) stays open until every worker has exited: another worker
      * may still be waking this one with MSG_RING, and a closed fd number could be reused. */

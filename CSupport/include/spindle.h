@@ -257,7 +257,7 @@ typedef struct sp_io_event {
     uint32_t flags;  /* SP_IO_* */
     uint64_t value;  /* timer: lateness in ns (from the deadline to the reap) */
     uint64_t count;  /* timer: firings coalesced into this one because the worker fell behind */
-    uint64_t reserved;
+    uint64_t reserved; /* timer: the latest deadline this firing stands for (CLOCK_MONOTONIC ns) */
 } sp_io_event;
 
 #define SP_IO_FINAL 0x1u     /* no event of this source follows */

@@ -153,9 +153,9 @@ int sp_epoll_io_ready(sp_worker *w, uint64_t data, uint32_t revents) {
         uint64_t expirations;
         if (read(s->fd, &expirations, sizeof expirations) != sizeof expirations) return 0;
         uint64_t late, coalesced;
-        sp_io_timer_fired(s, sp_now_ns(), &late, &coalesced);
-        if (!s->interval) return sp_io_deliver(w, s, 0, SP_IO_FINAL, late, 0);
-        sp_io_deliver(w, s, 0, 0, late, coalesced);
+        uint64_t deadline = sp_io_timer_fired(s, sp_now_ns(), &late, &coalesced);
+        if (!s->interval) return sp_io_deliver_ext(w, s, 0, SP_IO_FINAL, late, 0, deadline);
+        sp_io_deliver_ext(w, s, 0, 0, late, coalesced, deadline);
         if (sp_timerfd_set(s) != 0) return 1 + sp_io_deliver(w, s, -errno, SP_IO_FINAL, 0, 0);
         return 1;
     }

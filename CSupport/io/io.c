@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "io.h"
@@ -109,8 +110,14 @@ int sp_io_deliver_data(sp_worker *w, sp_source *s, int32_t n, uint32_t bid) {
 }
 
 int sp_io_deliver(sp_worker *w, sp_source *s, int32_t result, uint32_t flags, uint64_t value, uint64_t count) {
+    return sp_io_deliver_ext(w, s, result, flags, value, count, 0);
+}
+
+int sp_io_deliver_ext(sp_worker *w, sp_source *s, int32_t result, uint32_t flags, uint64_t value, uint64_t count,
+                      uint64_t extra) {
     sp_spsc *q = w->lanes[s->lane].local;
-    sp_io_event ev = {.source = sp_io_id(w, s), .result = result, .flags = flags, .value = value, .count = count};
+    sp_io_event ev = {.source = sp_io_id(w, s), .result = result, .flags = flags, .value = value, .count = count,
+                      .reserved = extra};
     /* The worker's own queue: producer and consumer are this thread. A full queue keeps the
      * completion where it is (CQ, or the held readiness) until the handler drains it: nothing is
      * dropped. */
@@ -123,10 +130,11 @@ int sp_io_deliver(sp_worker *w, sp_source *s, int32_t result, uint32_t flags, ui
     return 1;
 }
 
-void sp_io_timer_fired(sp_source *s, uint64_t now, uint64_t *lateness, uint64_t *coalesced) {
+uint64_t sp_io_timer_fired(sp_source *s, uint64_t now, uint64_t *lateness, uint64_t *coalesced) {
     *lateness = now > s->deadline ? now - s->deadline : 0;
     *coalesced = 0;
-    if (!s->interval) return;
+    uint64_t fired = s->deadline;
+    if (!s->interval) return fired;
     /* Absolute deadlines: the schedule never drifts. Deadlines already past when the worker got
      * here are not fired one by one: they are counted in this firing. */
     uint64_t next = s->deadline + s->interval;
@@ -136,6 +144,7 @@ void sp_io_timer_fired(sp_source *s, uint64_t now, uint64_t *lateness, uint64_t 
         next += missed * s->interval;
     }
     s->deadline = next;
+    return fired + *coalesced * s->interval; /* the latest deadline this firing stands for */
 }
 
 void sp_io_mark_stale(sp_worker *w, sp_source *s) {
@@ -400,14 +409,19 @@ uint32_t sp_io_pending(sp_worker *w) {
     return n;
 }
 
-void sp_io_release_signals(sp_worker *w) {
+void sp_io_worker_exit(sp_worker *w) {
     sp_io *io = w->io;
     if (!io) return;
     for (uint32_t i = 0; i < io->capacity; i++) {
         sp_source *s = &io->src[i];
-        if (s->state == SP_SRC_FREE || s->kind != SP_SOURCE_SIGNALS || !s->signals) continue;
-        sp_signals_release(s->signals);
-        s->signals = 0;
+        if (s->state == SP_SRC_FREE) continue;
+        if (s->kind == SP_SOURCE_SIGNALS && s->signals) {
+            sp_signals_release(s->signals); /* the default disposition is back */
+            s->signals = 0;
+        }
+        /* Peers see the end now (FIN; a listener stops accepting), not when the engine is freed:
+         * the fds themselves close after the ring, which may still hold requests on them. */
+        if ((s->kind == SP_SOURCE_CONN || s->kind == SP_SOURCE_LISTEN) && s->fd >= 0) shutdown(s->fd, SHUT_RDWR);
     }
 }
 

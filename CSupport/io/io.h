@@ -115,7 +115,9 @@ void sp_tcp_pools_free(sp_io *io);
 uint32_t sp_tcp_queued_calls(sp_worker *w, sp_source *s);
 void sp_io_free(sp_worker *w, sp_source *s);
 /* Timers: given an expiry seen at `now`, the lateness, firings coalesced, and the next deadline. */
-void sp_io_timer_fired(sp_source *s, uint64_t now, uint64_t *lateness, uint64_t *coalesced);
+uint64_t sp_io_timer_fired(sp_source *s, uint64_t now, uint64_t *lateness, uint64_t *coalesced); /* → deadline */
+int sp_io_deliver_ext(sp_worker *w, sp_source *s, int32_t result, uint32_t flags, uint64_t value, uint64_t count,
+                      uint64_t extra);
 /* Marks queued, unhandled events of `s` stale (their handler call is skipped): none after cancel. */
 void sp_io_mark_stale(sp_worker *w, sp_source *s);
 /* Runs control requests other threads queued for this worker (cancel). */
@@ -126,7 +128,7 @@ int sp_signals_claim(uint64_t mask, int efd, char *msg, size_t len);
 void sp_signals_release(uint64_t mask);
 uint64_t sp_signals_take(uint64_t mask); /* pending signals of `mask`, cleared */
 void sp_signals_put_back(uint64_t bits);  /* taken but not delivered (a full lane) */
-void sp_io_release_signals(sp_worker *w); /* the worker exits: default dispositions back */
+void sp_io_worker_exit(sp_worker *w); /* the worker exits: signals back to default, sockets shut down */
 
 /* tcp.c */
 int sp_tcp_pools(sp_worker *w, char *msg, size_t len); /* once, at the first listener */

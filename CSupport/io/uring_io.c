@@ -250,9 +250,9 @@ int sp_uring_io_complete(sp_worker *w, uint64_t tag, int32_t res, uint32_t cflag
     case SP_SOURCE_TIMER: {
         if (res != -ETIME) return sp_io_deliver(w, s, res < 0 ? res : -EIO, SP_IO_FINAL, 0, 0);
         uint64_t late, coalesced;
-        sp_io_timer_fired(s, sp_now_ns(), &late, &coalesced);
-        if (!s->interval) return sp_io_deliver(w, s, 0, SP_IO_FINAL, late, 0);
-        sp_io_deliver(w, s, 0, 0, late, coalesced);
+        uint64_t deadline = sp_io_timer_fired(s, sp_now_ns(), &late, &coalesced);
+        if (!s->interval) return sp_io_deliver_ext(w, s, 0, SP_IO_FINAL, late, 0, deadline);
+        sp_io_deliver_ext(w, s, 0, 0, late, coalesced, deadline);
         if (sp_uring_request(w, s) != 0) {
             s->rearm = 1;
             io->pending_rearm++;

@@ -116,7 +116,9 @@ extension Engine.Builder {
             _runBatch(count, ctx) { i throws in
                 let e = UnsafeRawPointer(slots + i).load(fromByteOffset: 16, as: sp_io_event.self)
                 if e.flags & SP_IO_STALE != 0 { return }  // queued before cancel(): not handed over
-                if e.flags & SP_IO_FINAL != 0 { handle.finished.store(true, ordering: .releasing) }
+                // Finished once its final event was handed over (after the handler, so a waiter
+                // that sees `isFinished` also sees what the handler did).
+                defer { if e.flags & SP_IO_FINAL != 0 { handle.finished.store(true, ordering: .releasing) } }
                 try handler(convert(e), ctx)
             }
         }

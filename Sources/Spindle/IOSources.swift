@@ -16,9 +16,13 @@ public struct TimerEvent: Sendable, Hashable {
     public var isCancelled: Bool
     /// The kernel refused the timer (the event is final).
     public var error: POSIXErrorCode?
+    /// The latest deadline this firing stands for (`CLOCK_MONOTONIC` ns; with ``coalesced`` > 0,
+    /// the last of the folded ones). 0 on the `cancelled` event.
+    public var deadlineNanoseconds: UInt64
 
     @usableFromInline
     init(_ e: sp_io_event) {
+        deadlineNanoseconds = e.reserved
         lateness = .nanoseconds(Int64(clamping: e.value))
         coalesced = Int(clamping: e.count)
         isFinal = e.flags & SP_IO_FINAL != 0

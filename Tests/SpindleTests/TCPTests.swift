@@ -193,15 +193,17 @@ extension EngineSuites {
             var config = testConfig(backend: backend)
             config.lanes[3].maxBatch = 1  // one event of the lane per round: the handler is the bottleneck
             var builder = Engine.Builder(configuration: config)
-            let streams = 4, perStream = 4 << 20
+            let streams = 16, perStream = 1 << 20
             let expected = (0..<streams).map { patternBytes($0, perStream) }
             let received = Grid(workers: streams, lanes: 1)
-            let wrong = Atomic<Int>(0), exhausted = Atomic<Int>(0)
+            let wrong = Atomic<Int>(0), exhausted = Atomic<Int>(0), slowOnce = Atomic<Bool>(true)
             let index = Locked<[Connection: Int]>([:])
             let listeners = try builder.listen(on: .loopback(port: 0), lane: Lane(index: 3)) { e, _ in
                 switch e.kind {
                 case .data:
-                    // Which stream: its first byte names it (pattern(s, 0) == s * 7).
+                    // A slow handler: the first event takes 100 ms, while 16 clients fill their sockets.
+                    if slowOnce.exchange(false, ordering: .relaxed) { usleep(100_000) }
+                    // Which stream: its first byte names it (pattern(s, 0) == s * 7, s < 16).
                     let s: Int = index.withLock { m in
                         if let s = m[e.connection] { return s }
                         let s = e.withBytes { Int($0.unsafeLoad(fromByteOffset: 0, as: UInt8.self)) / 7 }
@@ -221,7 +223,6 @@ extension EngineSuites {
                 }
             }
             let engine = try builder.start()
-            let t0 = sp_now_ns()
             let done = DispatchSemaphore(value: 0)
             for s in 0..<streams {
                 Thread {
@@ -234,13 +235,11 @@ extension EngineSuites {
                         guard client.write(Array(stream[sent..<(sent + n)])) else { return }
                         sent += n
                     }
-                    _ = client.read(1)  // hold the connection open until the server is done (EOF at stop)
                 }.start()
             }
             #expect(eventually(within: 30) { received.total == streams * perStream }, "received \(received.total) of \(streams * perStream)")
             #expect(wrong.load(ordering: .relaxed) == 0, "bytes out of order or wrong")
             let stats = engine.ioStats(WorkerID(0))
-            print("exhaustion \(backend): \(stats) rounds \(engine.workerStats(WorkerID(0)).rounds) sleeps \(engine.workerStats(WorkerID(0)).sleeps) t \(Double(sp_now_ns() - t0) / 1e9)")
             #expect(stats.nobufs > 0 && exhausted.load(ordering: .relaxed) > 0, "the buffers never ran out: \(stats)")
             _ = engine.stop()
             for _ in 0..<streams { _ = done.wait(timeout: .now() + 15) }
@@ -268,6 +267,25 @@ extension EngineSuites {
             usleep(10_000)
             #expect(cancelled.load(ordering: .relaxed) == 1)
             _ = engine.stop()
+        }
+
+        /// Shutdown ends every connection at once (its peer reads EOF) and stops the listener.
+        @Test(arguments: backends)
+        func shutdownEndsConnections(backend: Engine.Configuration.Backend) throws {
+            var builder = Engine.Builder(configuration: testConfig(backend: backend))
+            let accepted = Atomic<Int>(0)
+            let listeners = try builder.listen(on: .loopback(port: 0), lane: Lane(index: 2)) { e, _ in
+                if e.kind == .accepted { accepted.add(1, ordering: .relaxed) }
+            }
+            let engine = try builder.start()
+            let port = listeners[0].localPort!
+            let client = try TestClient(port: port)
+            #expect(eventually { accepted.load(ordering: .relaxed) == 1 })
+            _ = engine.stop()
+            let t0 = sp_now_ns()
+            #expect(client.read(1).isEmpty, "EOF after shutdown")
+            #expect(sp_now_ns() - t0 < 2_000_000_000, "EOF came at once, not at a timeout")
+            #expect(throws: (any Error).self) { _ = try TestClient(port: port) }
         }
 
         /// The server closes after replying: the client reads the reply then EOF; one `closed` event.
