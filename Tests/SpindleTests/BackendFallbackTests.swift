@@ -24,6 +24,42 @@ extension EngineSuites {
             }
         }
 
+        /// With io_uring denied, `auto` gives the same I/O sources on epoll: a periodic timer, a pipe
+        /// watch, and a TCP echo over loopback, each with its exact counts.
+        @Test func ioSourcesWorkOnTheFallbackWhereIOUringIsDenied() async {
+            await #expect(processExitsWith: .success) {
+                precondition(cts_deny_io_uring() == 0, "seccomp filter not installed")
+                var builder = Engine.Builder(configuration: testConfig(backend: .auto))
+                let ticks = Grid(workers: 1, lanes: 1), piped = Grid(workers: 1, lanes: 1)
+                var fds: [Int32] = [0, 0]
+                precondition(pipe(&fds) == 0)
+                _ = fcntl(fds[0], F_SETFL, O_NONBLOCK)
+                let reader = fds[0]
+                try builder.timer(every: .milliseconds(1), lane: Lane(index: 0)) { t, _ in if !t.isCancelled { ticks.add(0, 0, 1 + t.coalesced) } }
+                try builder.watch(fd: reader, lane: Lane(index: 3)) { _, _ in
+                    var b = [UInt8](repeating: 0, count: 64)
+                    while true {
+                        let n = read(reader, &b, 64)
+                        if n <= 0 { break }
+                        piped.add(0, 0, n)
+                    }
+                }
+                let listeners = try builder.listen(on: .loopback(port: 0), lane: Lane(index: 2)) { e, ctx in
+                    if e.kind == .data { _ = try e.withBytes { s in try s.withUnsafeBytes { try ctx.send($0, on: e.connection) } } }
+                }
+                let engine = try builder.start()
+                precondition(engine.backend == .epoll, "backend \(engine.backend)")
+                precondition(write(fds[1], "hello", 5) == 5)
+                let client = try TestClient(port: listeners[0].localPort!)
+                let msg = patternBytes(3, 100_000)
+                precondition(client.write(msg))
+                precondition(client.read(msg.count) == msg, "echo")
+                precondition(eventually { ticks.total >= 50 && piped.total == 5 }, "ticks \(ticks.total), piped \(piped.total)")
+                let report = engine.stop()
+                precondition(report.drained, "\(report)")
+            }
+        }
+
         @Test func forcedIOUringIsRefusedWhereDenied() async {
             await #expect(processExitsWith: .success) {
                 precondition(cts_deny_io_uring() == 0, "seccomp filter not installed")
