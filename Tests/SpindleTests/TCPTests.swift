@@ -1,3 +1,4 @@
+import CMallocCounter
 import CSpindle
 import Foundation
 import Synchronization
@@ -286,6 +287,44 @@ extension EngineSuites {
             #expect(client.read(1).isEmpty, "EOF after shutdown")
             #expect(sp_now_ns() - t0 < 2_000_000_000, "EOF came at once, not at a timeout")
             #expect(throws: (any Error).self) { _ = try TestClient(port: port) }
+        }
+
+        /// In the steady state an echo allocates nothing on the worker: receive (buffer ring), the
+        /// handler's lent bytes, the copy into a send chunk, the send and its `sent` event — counted
+        /// by the malloc interposer on the worker's thread between the 2,000th and 12,000th message.
+        @Test(
+            .enabled(if: spmc_available() == 1, "the malloc interposer is off under sanitizers"),
+            arguments: backends)
+        func echoAllocatesNothingPerMessage(backend: Engine.Configuration.Backend) throws {
+            #expect(spmc_active() == 1, "malloc interposer not linked")
+            var builder = Engine.Builder(configuration: testConfig(backend: backend))
+            let windowStart = Atomic<UInt64>(0), windowEnd = Atomic<UInt64>(0)
+            let listeners = try builder.listen(on: .loopback(port: 0), lane: Lane(index: 3)) { e, ctx in
+                guard e.kind == .data else { return }
+                _ = try e.withBytes { s in try s.withUnsafeBytes { try ctx.send($0, on: e.connection) } }
+            }
+            let messages = Atomic<Int>(0)
+            let probe = try builder.register(Gate.self) { g, _ in
+                if g.id == 0 { windowStart.store(spmc_thread(), ordering: .relaxed) } else { windowEnd.store(spmc_thread(), ordering: .relaxed) }
+                messages.add(1, ordering: .relaxed)
+            }
+            let engine = try builder.start()
+            let client = try TestClient(port: listeners[0].localPort!)
+            let msg = [UInt8](repeating: 42, count: 64)
+            for i in 0..<12_000 {
+                // The window opens and closes on the worker's own thread, between two messages.
+                if i == 2_000 || i == 11_999 {
+                    try engine.post(Gate(id: i == 2_000 ? 0 : 1), as: probe, lane: Lane(index: 3), to: .worker(WorkerID(0)))
+                    #expect(eventually { messages.load(ordering: .relaxed) == (i == 2_000 ? 1 : 2) })
+                }
+                guard client.write(msg), client.read(64).count == 64 else {
+                    Issue.record("echo \(i) failed")
+                    break
+                }
+            }
+            let allocations = windowEnd.load(ordering: .relaxed) &- windowStart.load(ordering: .relaxed)
+            #expect(allocations == 0, "\(allocations) allocations on the worker over 10,000 echoed messages")
+            _ = engine.stop()
         }
 
         /// The server closes after replying: the client reads the reply then EOF; one `closed` event.
