@@ -67,7 +67,7 @@ static uint32_t sp_epoll_io_poll(sp_worker *w) {
     io->last_poll = now;
     struct epoll_event evs[64];
     int n = epoll_wait(sp_epoll_fd(w), evs, 64, 0);
-    io->enters++;
+    sp_io_bump(&io->enters, 1);
     if (n > 0) delivered += sp_epoll_dispatch(w, evs, n);
     return delivered;
 }

@@ -156,7 +156,7 @@ static uint32_t sp_uring_io_poll(sp_worker *w) {
     unsigned sq_flags = __atomic_load_n(u->ring.sq.kflags, __ATOMIC_RELAXED);
     if (io_uring_sq_ready(&u->ring) || (sq_flags & IORING_SQ_TASKRUN)) {
         io_uring_submit_and_get_events(&u->ring);
-        io->enters++;
+        sp_io_bump(&io->enters, 1);
     }
     if (io_uring_cq_ready(&u->ring)) n += sp_uring_reap(u, w);
     return n;

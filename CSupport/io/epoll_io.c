@@ -147,7 +147,7 @@ int sp_epoll_io_ready(sp_worker *w, uint64_t data, uint32_t revents) {
     }
     case SP_SOURCE_TIMER: {
         if (!sp_io_has_room(w, s)) {
-            io->stalled++;
+            sp_io_bump(&io->stalled, 1);
             return 0; /* level-triggered: reported again next round */
         }
         uint64_t expirations;
@@ -167,13 +167,13 @@ int sp_epoll_io_ready(sp_worker *w, uint64_t data, uint32_t revents) {
                 io->pending_rearm++;
             }
             s->held |= sp_to_poll(revents);
-            io->stalled++;
+            sp_io_bump(&io->stalled, 1);
             return 0;
         }
         return sp_io_deliver(w, s, (int32_t)sp_to_poll(revents), 0, 0, 0);
     default: { /* SP_SOURCE_SIGNALS */
         if (!sp_io_has_room(w, s)) {
-            io->stalled++;
+            sp_io_bump(&io->stalled, 1);
             return 0;
         }
         uint64_t v;
@@ -204,7 +204,7 @@ int sp_epoll_io_ready(sp_worker *w, uint64_t data, uint32_t revents) {
 /* Keeps a source for the next round (its lane is full, or a buffer is missing). */
 static void sp_epoll_hold(sp_worker *w, sp_source *s) {
     sp_io *io = w->io;
-    io->stalled++;
+    sp_io_bump(&io->stalled, 1);
     if (!s->rearm) {
         s->rearm = 1;
         io->pending_rearm++;
@@ -248,7 +248,7 @@ static int sp_epoll_conn_read(sp_worker *w, sp_source *s) {
             return n;
         }
         if (io->rfree_n == 0) {
-            io->nobufs++;
+            sp_io_bump(&io->nobufs, 1);
             if (!s->nobufs) {
                 s->nobufs = 1;
                 io->nobufs_waiting++;

@@ -59,7 +59,7 @@ sp_source *sp_io_alloc(sp_worker *w) {
     memset(s, 0, sizeof *s);
     s->gen = gen;
     s->fd = -1;
-    io->live++;
+    sp_io_bump(&io->live, 1);
     return s;
 }
 
@@ -73,7 +73,7 @@ void sp_io_free(sp_worker *w, sp_source *s) {
     if (s->gen == 0) s->gen = 1;
     s->next_free = io->free_head;
     io->free_head = (uint32_t)(s - io->src);
-    io->live--;
+    sp_io_bump(&io->live, (uint32_t)-1);
 }
 
 sp_source *sp_io_lookup(sp_worker *w, uint64_t id) {
@@ -101,10 +101,10 @@ int sp_io_deliver_data(sp_worker *w, sp_source *s, int32_t n, uint32_t bid) {
     sp_io_event ev = {.source = sp_io_id(w, s), .result = n, .flags = SP_OP_DATA << 8,
                       .value = (uint64_t)(uintptr_t)(io->rbuf + (size_t)bid * SP_RECV_BUFFER_SIZE), .count = bid};
     if (!sp_spsc_push(q, s->handler_kind, SP_SLOT_BUFFER, &ev, sizeof ev)) {
-        io->stalled++;
+        sp_io_bump(&io->stalled, 1);
         return 0;
     }
-    io->lent++;
+    sp_io_bump(&io->lent, 1);
     if (s->lane < w->strict_count) sp_mark_urgent((uint32_t *)&w->sleeping);
     return 1;
 }
@@ -122,7 +122,7 @@ int sp_io_deliver_ext(sp_worker *w, sp_source *s, int32_t result, uint32_t flags
      * completion where it is (CQ, or the held readiness) until the handler drains it: nothing is
      * dropped. */
     if (!sp_spsc_push(q, s->handler_kind, 0, &ev, sizeof ev)) {
-        ((sp_io *)w->io)->stalled++;
+        sp_io_bump(&((sp_io *)w->io)->stalled, 1);
         return 0;
     }
     if (s->lane < w->strict_count) sp_mark_urgent((uint32_t *)&w->sleeping);

@@ -95,6 +95,10 @@ typedef struct sp_io {
     uint64_t ctl_cancel[64];
 } sp_io;
 
+/* Counters written only by the worker and read by stats from any thread: a relaxed load and store
+ * (no read-modify-write on the hot path), atomic so a reader never sees a torn or raced value. */
+#define sp_io_bump(p, d) __atomic_store_n((p), __atomic_load_n((p), __ATOMIC_RELAXED) + (d), __ATOMIC_RELAXED)
+
 /* io.c */
 int sp_io_init(sp_worker *w, uint32_t capacity);
 sp_source *sp_io_alloc(sp_worker *w);

@@ -111,7 +111,7 @@ void sp_io_return_buffers(sp_worker *w, const sp_slot *slots, uint32_t n) {
         back++;
     }
     if (!back) return;
-    io->lent -= back;
+    sp_io_bump(&io->lent, (uint32_t)-back);
     b->buf_flush(w);
     /* Receives that stopped for lack of buffers resume now (not on a timer, and never spin). */
     if (io->nobufs_waiting) {

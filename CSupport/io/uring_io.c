@@ -146,7 +146,7 @@ static int sp_uring_conn_complete(sp_worker *w, sp_source *s, int send, int32_t 
     if (send) {
         /* An error answers every queued call: room for all of them first. */
         if (res < 0 && !sp_io_room(w, s, sp_tcp_queued_calls(w, s) + 1)) {
-            io->stalled++;
+            sp_io_bump(&io->stalled, 1);
             return -1;
         }
         sp_tcp_sent(w, s, res);
@@ -157,7 +157,7 @@ static int sp_uring_conn_complete(sp_worker *w, sp_source *s, int send, int32_t 
     if (res > 0 && (cflags & IORING_CQE_F_BUFFER)) {
         sp_io_deliver_data(w, s, res, cflags >> IORING_CQE_BUFFER_SHIFT);
         if (final && !s->closing && !s->eof) {
-            io->rearms++; /* the kernel ended the multishot recv: re-armed, counted */
+            sp_io_bump(&io->rearms, 1); /* the kernel ended the multishot recv: re-armed, counted */
             if (sp_uring_request(w, s) != 0 && !s->rearm) {
                 s->rearm = 1;
                 io->pending_rearm++;
@@ -168,7 +168,7 @@ static int sp_uring_conn_complete(sp_worker *w, sp_source *s, int send, int32_t 
     if (res == -ENOBUFS) {
         /* The buffer ring ran dry (ENOBUFS ends a multishot recv): counted, reported, and the
          * recv is re-armed when a batch gives buffers back — not on a timer, never spinning. */
-        io->nobufs++;
+        sp_io_bump(&io->nobufs, 1);
         if (!s->nobufs) {
             s->nobufs = 1;
             io->nobufs_waiting++;
@@ -208,7 +208,7 @@ int sp_uring_io_complete(sp_worker *w, uint64_t tag, int32_t res, uint32_t cflag
         return 0;
     }
     if (!sp_io_has_room(w, s)) {
-        ((sp_io *)w->io)->stalled++;
+        sp_io_bump(&((sp_io *)w->io)->stalled, 1);
         return -1; /* keep the CQE: nothing is dropped */
     }
     if (s->kind == SP_SOURCE_CONN) return sp_uring_conn_complete(w, s, (tag & SP_IO_SEND_TAG) != 0, res, cflags);
@@ -230,7 +230,7 @@ int sp_uring_io_complete(sp_worker *w, uint64_t tag, int32_t res, uint32_t cflag
             sp_io_deliver(w, s, res, SP_OP_ACCEPTED << 8, 0, 0); /* e.g. -EMFILE: reported, goes on */
         }
         if (final) {
-            io->rearms++;
+            sp_io_bump(&io->rearms, 1);
             if (sp_uring_request(w, s) != 0 && !s->rearm) {
                 s->rearm = 1;
                 io->pending_rearm++;
@@ -274,7 +274,7 @@ int sp_uring_io_complete(sp_worker *w, uint64_t tag, int32_t res, uint32_t cflag
     if (!final) return 1;
 rearm:
     /* The kernel ended the multishot (CQ overflow, or its own reasons): re-arm, counted. */
-    io->rearms++;
+    sp_io_bump(&io->rearms, 1);
     if (sp_uring_request(w, s) != 0) {
         s->rearm = 1;
         io->pending_rearm++;
