@@ -222,6 +222,27 @@ extension EngineSuites {
             #expect(old.__sigaction_handler.sa_handler == nil, "SIGUSR1 is back to SIG_DFL after shutdown")
         }
 
+        /// Cancelling a signal source: exactly one `cancelled` event, and the signal goes back to its
+        /// default disposition (another owner may take it).
+        @Test(arguments: backends)
+        func cancelledSignalSourceEndsOnceAndReleasesTheSignal(backend: Engine.Configuration.Backend) throws {
+            var builder = Engine.Builder(configuration: testConfig(backend: backend))
+            let seen = Seen<SignalEvent>()
+            let source = try builder.signals([.usr2], lane: Lane(index: 1)) { s, _ in seen.add(s) }
+            let engine = try builder.start()
+            #expect(source.cancel())
+            #expect(eventually { source.isFinished })
+            #expect(seen.all.filter(\.isCancelled).count == 1 && seen.all.count == 1)
+            var old = sigaction()
+            sigaction(SIGUSR2, nil, &old)
+            #expect(old.__sigaction_handler.sa_handler == nil, "SIGUSR2 is back to SIG_DFL after cancel")
+            var again = Engine.Builder(configuration: testConfig(backend: backend))
+            try again.signals([.usr2], lane: Lane(index: 1)) { _, _ in }
+            let second = try again.start()  // a new owner is accepted
+            _ = second.stop()
+            _ = engine.stop()
+        }
+
         /// SIGTERM to the process → a lane event → a clean shutdown from it (in a child process:
         /// an unhandled SIGTERM would kill it, exit code ≠ 0).
         @Test func sigtermBecomesAShutdownOnIoUring() async {
