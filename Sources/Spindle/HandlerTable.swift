@@ -121,6 +121,7 @@ final class EngineCore: @unchecked Sendable {
             if rc == SP_OK.rawValue {
                 if spec.kind == SP_SOURCE_LISTEN.rawValue { s.handle.port.store(Int(sp_source_local_port(worker, sid)), ordering: .releasing) }
                 s.handle.id.store(sid, ordering: .releasing)
+                s.handle.enginePointer.store(UInt(bitPattern: sp_worker_engine(worker)), ordering: .releasing)
             } else {
                 s.handle.armError.withLock { $0 = String(cMessage: msg) }
             }

@@ -126,6 +126,8 @@ public final class SourceHandle: Sendable {
     public let label: String
     let id = Atomic<UInt64>(0)
     let port = Atomic<Int>(-1)
+    /// The C engine the source was armed on (set on its worker before `start()` returns).
+    let enginePointer = Atomic<UInt>(0)
     let finished = Atomic<Bool>(false)
     let armError = Mutex<String?>(nil)
     private let engine = Mutex<WeakEngine>(WeakEngine())
@@ -153,7 +155,13 @@ public final class SourceHandle: Sendable {
     ///   gone; true when a `cancelled` event will follow.
     @discardableResult
     public func cancel() -> Bool {
-        guard !finished.load(ordering: .acquiring), let e = engine.withLock({ $0.value }) else { return false }
+        guard !finished.load(ordering: .acquiring) else { return false }
+        // On one of the engine's own workers (a handler) the engine is alive and armed this source
+        // already, even while `start()` has not returned yet: cancel through the C engine directly.
+        if let raw = OpaquePointer(bitPattern: enginePointer.load(ordering: .acquiring)), sp_current_worker(raw) != nil {
+            return sp_engine_cancel_source(raw, UInt32(worker.rawValue), id.load(ordering: .acquiring)) == SP_OK.rawValue
+        }
+        guard let e = engine.withLock({ $0.value }) else { return false }
         return sp_engine_cancel_source(e.handle, UInt32(worker.rawValue), id.load(ordering: .acquiring)) == SP_OK.rawValue
     }
 }
