@@ -38,7 +38,8 @@ typedef struct client_conn {
 } client_conn;
 
 typedef struct client {
-    const cbp_echo_client_spec *spec;
+    cbp_echo_client_spec *spec;
+    const char *why; /* what failed (a static string) */
     client_conn conns[CBP_ECHO_MAX_CONNECTIONS];
     client_conn control;
     uint32_t nconns;
@@ -95,8 +96,14 @@ static int send_message(client *cl, client_conn *c, uint64_t seq) {
             off += (uint32_t)w;
             continue;
         }
-        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
-        if (cbp_now_ns() - c->sent_at > STALL_NS) return -ETIMEDOUT;
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            cl->why = "send failed";
+            return -errno;
+        }
+        if (cbp_now_ns() - c->sent_at > STALL_NS) {
+            cl->why = "a send found no room in the socket buffer for 2 s";
+            return -ETIMEDOUT;
+        }
         cbp_relax();
     }
     return 0;
@@ -108,14 +115,24 @@ static int read_echo(client *cl, client_conn *c, uint64_t *rtt) {
     unsigned char buf[CBP_ECHO_MAX_MESSAGE];
     ssize_t r = recv(c->fd, buf, cl->bytes - c->got, MSG_DONTWAIT);
     uint64_t now = cbp_now_ns();
-    if (r < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
-    if (r == 0) return -ECONNRESET; /* the server closed the connection */
+    if (r < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+        cl->why = "recv failed";
+        return -errno;
+    }
+    if (r == 0) {
+        cl->why = "the server closed a connection";
+        return -ECONNRESET;
+    }
     /* the first 8 bytes of the echo are the sequence number */
     for (uint32_t i = 0; i < (uint32_t)r && c->got + i < 8; i++)
         ((unsigned char *)&c->echo_seq)[c->got + i] = buf[i];
     c->got += (uint32_t)r;
     if (c->got < cl->bytes) return 0;
-    if (c->echo_seq != c->seq) return -EPROTO; /* an echo of something else */
+    if (c->echo_seq != c->seq) {
+        cl->why = "an echo of another message";
+        return -EPROTO;
+    }
     c->busy = 0;
     *rtt = now - c->sent_at;
     return 1;
@@ -135,7 +152,10 @@ static int check_control(client *cl) {
         cbp_beat(1);
         return 0;
     }
-    if (cbp_now_ns() - c->sent_at > STALL_NS) return -ETIMEDOUT;
+    if (cbp_now_ns() - c->sent_at > STALL_NS) {
+        cl->why = "a control ping got no echo in 2 s";
+        return -ETIMEDOUT;
+    }
     return 0;
 }
 
@@ -143,7 +163,11 @@ static int check_control(client *cl) {
 static int pump(client *cl, int timeout_ms) {
     struct epoll_event evs[CBP_ECHO_MAX_CONNECTIONS];
     int n = epoll_wait(cl->epfd, evs, (int)cl->nconns, timeout_ms);
-    if (n < 0) return errno == EINTR ? 0 : -errno;
+    if (n < 0) {
+        if (errno == EINTR) return 0;
+        cl->why = "epoll_wait failed";
+        return -errno;
+    }
     uint64_t done = 0;
     for (int i = 0; i < n; i++) {
         client_conn *c = &cl->conns[evs[i].data.u32];
@@ -172,7 +196,10 @@ static int pump(client *cl, int timeout_ms) {
     } else if (now - cl->last_progress > STALL_NS) {
         /* nothing for 2 s although messages are out */
         for (uint32_t i = 0; i < cl->nconns; i++)
-            if (cl->conns[i].busy) return -ETIMEDOUT;
+            if (cl->conns[i].busy) {
+                cl->why = "no echo on any busy connection for 2 s";
+                return -ETIMEDOUT;
+            }
         cl->last_progress = now;
     }
     return 0;
@@ -209,7 +236,7 @@ static int ping_once(client *cl, uint64_t seq) {
 }
 
 static int run(client *cl) {
-    const cbp_echo_client_spec *spec = cl->spec;
+    cbp_echo_client_spec *spec = cl->spec;
     /* warm-up, unmeasured: one exchange per connection (the server has accepted them all after it) */
     cl->issuing = 0;
     cl->last_progress = cbp_now_ns();
@@ -267,7 +294,8 @@ static int run(client *cl) {
     return drain(cl);
 }
 
-int cbp_echo_client(const cbp_echo_client_spec *spec, cbp_trial *out) {
+int cbp_echo_client(cbp_echo_client_spec *spec, cbp_trial *out) {
+    spec->failure = NULL;
     if (spec->connections > CBP_ECHO_MAX_CONNECTIONS || spec->message_bytes < 8 ||
         spec->message_bytes > CBP_ECHO_MAX_MESSAGE || (spec->control_port == 0 && spec->connections == 0) ||
         (spec->control_port != 0 && (spec->pings == 0 || spec->ping_interval_ns == 0)))
@@ -285,6 +313,7 @@ int cbp_echo_client(const cbp_echo_client_spec *spec, cbp_trial *out) {
     for (uint32_t i = 0; i < spec->connections; i++) {
         int fd = connect_loopback(spec->port);
         if (fd < 0) {
+            cl.why = "connect failed";
             rc = -fd;
             goto out;
         }
@@ -299,6 +328,7 @@ int cbp_echo_client(const cbp_echo_client_spec *spec, cbp_trial *out) {
     if (spec->control_port != 0) {
         int fd = connect_loopback(spec->control_port);
         if (fd < 0) {
+            cl.why = "connect (control) failed";
             rc = -fd;
             goto out;
         }
@@ -312,6 +342,7 @@ int cbp_echo_client(const cbp_echo_client_spec *spec, cbp_trial *out) {
                            .checksum = cl.checksum,
                            .samples = cl.nsamples};
 out:
+    if (rc != 0) spec->failure = cl.why;
     for (uint32_t i = 0; i < cl.nconns; i++) close(cl.conns[i].fd);
     if (cl.control.fd >= 0) close(cl.control.fd);
     close(cl.epfd);

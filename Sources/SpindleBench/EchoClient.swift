@@ -74,7 +74,7 @@ enum EchoClient {
         let cpu = c.producerCPU
         let bytes = c.echoMessageBytes
         let interval = c.ioPriorityPingNanoseconds
-        let (rc, t) = try PinnedThread.run(cpu: nil) { () -> (Int32, cbp_trial) in
+        let (rc, t, why) = try PinnedThread.run(cpu: nil) { () -> (Int32, cbp_trial, String?) in
             var spec = cbp_echo_client_spec()
             spec.port = UInt16(port)
             spec.control_port = UInt16(controlPort ?? 0)
@@ -90,10 +90,11 @@ enum EchoClient {
             spec.window_ctx = Unmanaged.passUnretained(window).toOpaque()
             var t = cbp_trial()
             let rc = cbp_echo_client(&spec, &t)
-            return (rc, t)
+            return (rc, t, spec.failure.map { String(cString: $0) })
         }
         if rc != 0 {
-            throw BenchError.runFailed("\(label): the echo client failed: \(String(cString: strerror(rc))) (errno \(rc))")
+            throw BenchError.runFailed(
+                "\(label): the echo client failed: \(why ?? "?"): \(String(cString: strerror(rc))) (errno \(rc))")
         }
         let n = min(Int(t.samples), samples.capacity)
         if countSyscalls && window.serverTID > 0 && t.events > 0 && t.elapsed_ns > 0 {

@@ -161,11 +161,12 @@ typedef struct cbp_echo_client_spec {
      *  the warm-up exchange of every connection (may be NULL). */
     void (*window)(void *ctx, int phase);
     void *window_ctx;
+    const char *failure;    /* out: what failed, when the client returns an error (a static string) */
 } cbp_echo_client_spec;
 
 /** The client: one thread, `connections` closed loops over epoll; see echo_client.c. `out->events`:
  *  round trips completed in the window (pings when there are no bulk connections). 0 or errno. */
-int cbp_echo_client(const cbp_echo_client_spec *spec, cbp_trial *out);
+int cbp_echo_client(cbp_echo_client_spec *spec, cbp_trial *out);
 
 /* ---- syscall counting (diagnostics) ------------------------------------------------------- */
 
