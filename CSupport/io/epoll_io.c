@@ -176,25 +176,7 @@ int sp_epoll_io_ready(sp_worker *w, uint64_t data, uint32_t revents) {
             sp_io_bump(&io->stalled, 1);
             return 0;
         }
-        uint64_t v;
-        while (read(s->fd, &v, sizeof v) == sizeof v) {
-        }
-        uint64_t bits = sp_signals_take(s->signals);
-        int n = 0;
-        for (int sig = 1; sig <= 64 && bits; sig++) {
-            uint64_t b = 1ull << (sig - 1);
-            if (!(bits & b)) continue;
-            if (!sp_io_deliver(w, s, sig, 0, 0, 1)) {
-                sp_signals_put_back(bits);
-                uint64_t one = 1;
-                ssize_t rc = write(s->fd, &one, sizeof one); /* ring again: level-triggered, next round */
-                (void)rc;
-                break;
-            }
-            bits &= ~b;
-            n++;
-        }
-        return n;
+        return sp_io_signals_ready(w, s);
     }
     }
 }

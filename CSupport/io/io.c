@@ -431,3 +431,28 @@ uint32_t sp_tcp_queued_calls(sp_worker *w, sp_source *s) {
     for (uint32_t ci = s->sq_head; ci != SP_NONE; ci = io->chunks[ci].next) n += io->chunks[ci].last;
     return n;
 }
+
+/* The signal doorbell rang (both backends): drain it, then take the pending signals — a signal
+ * after the take rings again — and deliver one event each. A full lane puts the rest back and
+ * rings the doorbell again, so they come at a later round instead of waiting for another signal. */
+int sp_io_signals_ready(sp_worker *w, sp_source *s) {
+    uint64_t v;
+    while (read(s->fd, &v, sizeof v) == sizeof v) {
+    }
+    uint64_t bits = sp_signals_take(s->signals);
+    int n = 0;
+    for (int sig = 1; sig <= 64 && bits; sig++) {
+        uint64_t b = 1ull << (sig - 1);
+        if (!(bits & b)) continue;
+        if (!sp_io_deliver(w, s, sig, 0, 0, 1)) {
+            sp_signals_put_back(bits);
+            uint64_t one = 1;
+            ssize_t rc = write(s->fd, &one, sizeof one);
+            (void)rc;
+            break;
+        }
+        bits &= ~b;
+        n++;
+    }
+    return n;
+}

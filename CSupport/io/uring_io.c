@@ -119,27 +119,6 @@ int sp_uring_io_cancel(sp_worker *w, sp_source *s) {
     return 1;
 }
 
-/* The signal doorbell rang: drain it, then take the pending signals (a signal after the take rings
- * again), one event each. */
-static int sp_uring_signals(sp_worker *w, sp_source *s) {
-    uint64_t v;
-    while (read(s->fd, &v, sizeof v) == sizeof v) {
-    }
-    uint64_t bits = sp_signals_take(s->signals);
-    int n = 0;
-    for (int sig = 1; sig <= 64 && bits; sig++) {
-        uint64_t b = 1ull << (sig - 1);
-        if (!(bits & b)) continue;
-        if (!sp_io_deliver(w, s, sig, 0, 0, 1)) {
-            sp_signals_put_back(bits); /* the lane is full: taken again at the next ring */
-            break;
-        }
-        bits &= ~b;
-        n++;
-    }
-    return n;
-}
-
 /* A connection's recv or send completion. */
 static int sp_uring_conn_complete(sp_worker *w, sp_source *s, int send, int32_t res, uint32_t cflags) {
     sp_io *io = w->io;
@@ -266,7 +245,7 @@ int sp_uring_io_complete(sp_worker *w, uint64_t tag, int32_t res, uint32_t cflag
     default: /* SP_SOURCE_SIGNALS */
         if (res < 0) return sp_io_deliver(w, s, res, SP_IO_FINAL, 0, 0);
         {
-            int n = sp_uring_signals(w, s);
+            int n = sp_io_signals_ready(w, s);
             if (final) goto rearm;
             return n;
         }
