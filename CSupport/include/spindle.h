@@ -248,6 +248,7 @@ typedef struct sp_source_spec {
     uint32_t backlog;      /* SP_SOURCE_LISTEN: listen(2) backlog */
     uint32_t reuse_port;   /* SP_SOURCE_LISTEN: SO_REUSEPORT (one listener per worker on one port) */
     uint32_t pad2_;
+    uint64_t tag;          /* copied into every event of the source (e.g. which key a timer expires) */
 } sp_source_spec;
 
 /* The payload of a source's event: 40 bytes, inline in the slot. */
@@ -258,7 +259,9 @@ typedef struct sp_io_event {
     uint64_t value;  /* timer: lateness in ns (from the deadline to the reap) */
     uint64_t count;  /* timer: firings coalesced into this one because the worker fell behind */
     uint64_t reserved; /* timer: the latest deadline this firing stands for (CLOCK_MONOTONIC ns) */
+    uint64_t tag;      /* the tag the source was added with (sp_source_spec.tag) */
 } sp_io_event;
+_Static_assert(sizeof(sp_io_event) <= SP_INLINE_MAX, "an I/O event travels inline in a slot");
 
 #define SP_IO_FINAL 0x1u     /* no event of this source follows */
 #define SP_IO_CANCELLED 0x2u /* the event that ends a cancelled source */

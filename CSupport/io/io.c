@@ -98,7 +98,7 @@ int sp_io_room(sp_worker *w, sp_source *s, uint32_t k) {
 int sp_io_deliver_data(sp_worker *w, sp_source *s, int32_t n, uint32_t bid) {
     sp_io *io = w->io;
     sp_spsc *q = w->lanes[s->lane].local;
-    sp_io_event ev = {.source = sp_io_id(w, s), .result = n, .flags = SP_OP_DATA << 8,
+    sp_io_event ev = {.source = sp_io_id(w, s), .result = n, .flags = SP_OP_DATA << 8, .tag = s->tag,
                       .value = (uint64_t)(uintptr_t)(io->rbuf + (size_t)bid * SP_RECV_BUFFER_SIZE), .count = bid};
     if (!sp_spsc_push(q, s->handler_kind, SP_SLOT_BUFFER, &ev, sizeof ev)) {
         sp_io_bump(&io->stalled, 1);
@@ -116,7 +116,7 @@ int sp_io_deliver(sp_worker *w, sp_source *s, int32_t result, uint32_t flags, ui
 int sp_io_deliver_ext(sp_worker *w, sp_source *s, int32_t result, uint32_t flags, uint64_t value, uint64_t count,
                       uint64_t extra) {
     sp_spsc *q = w->lanes[s->lane].local;
-    sp_io_event ev = {.source = sp_io_id(w, s), .result = result, .flags = flags, .value = value, .count = count,
+    sp_io_event ev = {.source = sp_io_id(w, s), .result = result, .flags = flags, .value = value, .count = count, .tag = s->tag,
                       .reserved = extra};
     /* The worker's own queue: producer and consumer are this thread. A full queue keeps the
      * completion where it is (CQ, or the held readiness) until the handler drains it: nothing is
@@ -313,6 +313,7 @@ int sp_worker_add_source(sp_worker *w, const sp_source_spec *spec, uint64_t *id,
     s->deadline = spec->first_ns;
     s->interval = spec->interval_ns;
     s->signals = spec->signals;
+    s->tag = spec->tag;
     s->sq_head = s->sq_tail = SP_NONE;
     if (spec->kind == SP_SOURCE_LISTEN) {
         rc = sp_tcp_pools(w, msg, len);

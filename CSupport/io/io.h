@@ -39,6 +39,7 @@ typedef struct sp_source {
     uint64_t deadline; /* timer: the next expiry (CLOCK_MONOTONIC ns) */
     uint64_t interval; /* timer: 0 = one shot */
     uint64_t signals;  /* signals: bit signo-1 */
+    uint64_t tag;      /* the spec's tag, copied into every event */
     uint32_t next_free;
     uint32_t inflight; /* uring: requests whose final CQE has not come */
     uint32_t held;     /* epoll: readiness seen while the lane was full, delivered next round */

@@ -85,6 +85,7 @@ sp_source *sp_tcp_new_conn(sp_worker *w, sp_source *listener, int fd) {
     c->kind = SP_SOURCE_CONN;
     c->lane = listener->lane;
     c->handler_kind = listener->handler_kind;
+    c->tag = listener->tag;
     c->fd = fd;
     c->sq_head = c->sq_tail = SP_NONE;
     c->state = SP_SRC_ARMED;

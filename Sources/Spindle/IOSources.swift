@@ -19,10 +19,13 @@ public struct TimerEvent: Sendable, Hashable {
     /// The latest deadline this firing stands for (`CLOCK_MONOTONIC` ns; with ``coalesced`` > 0,
     /// the last of the folded ones). 0 on the `cancelled` event.
     public var deadlineNanoseconds: UInt64
+    /// The tag the timer was started with (``WorkerContext/startTimer(after:every:as:tag:)``).
+    public var tag: UInt64
 
     @usableFromInline
     init(_ e: sp_io_event) {
         deadlineNanoseconds = e.reserved
+        tag = e.tag
         lateness = .nanoseconds(Int64(clamping: e.value))
         coalesced = Int(clamping: e.count)
         isFinal = e.flags & SP_IO_FINAL != 0

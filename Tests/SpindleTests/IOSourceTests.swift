@@ -1,3 +1,4 @@
+import CMallocCounter
 import CSpindle
 import Foundation
 import Synchronization
@@ -240,6 +241,48 @@ extension EngineSuites {
             try again.signals([.usr2], lane: Lane(index: 1)) { _, _ in }
             let second = try again.start()  // a new owner is accepted
             _ = second.stop()
+            _ = engine.stop()
+        }
+
+        /// Timers started by a handler at run time (e.g. expiries): 1,000 one-shots with tags, half
+        /// cancelled at once by the same handler — each of those ends with exactly one `cancelled`
+        /// event, each of the others fires exactly once with its tag; starting them allocates nothing.
+        @Test(arguments: backends)
+        func handlerStartedTimersFireOrCancelOnce(backend: Engine.Configuration.Backend) throws {
+            var builder = Engine.Builder(configuration: testConfig(backend: backend))
+            let fired = Grid(workers: 1000, lanes: 2)  // [tag, 0]: fired, [tag, 1]: cancelled
+            let kind = try builder.timers(lane: Lane(index: 2)) { t, _ in fired.add(Int(t.tag), t.isCancelled ? 1 : 0) }
+            let allocations = Atomic<Int>(-1), refused = Atomic<Int>(0)
+            let starter = try builder.register(Gate.self) { _, ctx in
+                var ids: [TimerID] = []
+                ids.reserveCapacity(1000)
+                let reserved = spmc_thread()
+                for tag in 0..<1000 {
+                    guard let id = try? ctx.startTimer(after: .milliseconds(50), as: kind, tag: UInt64(tag)) else {
+                        refused.add(1, ordering: .relaxed)
+                        continue
+                    }
+                    ids.append(id)
+                }
+                allocations.store(Int(spmc_thread() - reserved), ordering: .relaxed)
+                for (tag, id) in ids.enumerated() where tag % 2 == 0 {
+                    if !ctx.cancel(id) { refused.add(1, ordering: .relaxed) }
+                }
+            }
+            let engine = try builder.start()
+            try engine.post(Gate(id: 0), as: starter, lane: Lane(index: 0), to: .worker(WorkerID(0)))
+            #expect(eventually { fired.total == 1000 }, "\(fired.total) of 1000 timers ended")
+            usleep(100_000)  // past every deadline: nothing more may come
+            #expect(fired.total == 1000)
+            #expect(refused.load(ordering: .relaxed) == 0)
+            for tag in 0..<1000 {
+                let expect = tag % 2 == 0 ? (0, 1) : (1, 0)
+                if (fired[tag, 0], fired[tag, 1]) != expect {
+                    Issue.record("timer \(tag): fired \(fired[tag, 0]), cancelled \(fired[tag, 1])")
+                    break
+                }
+            }
+            if spmc_available() == 1 { #expect(allocations.load(ordering: .relaxed) == 0, "startTimer allocated") }
             _ = engine.stop()
         }
 
