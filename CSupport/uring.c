@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 #include <liburing.h>
@@ -236,13 +237,33 @@ const sp_backend_ops sp_uring_backend = {
     .conn_stop = sp_uring_conn_stop,
 };
 
-int sp_uring_available(char *msg, size_t len) {
+typedef struct sp_probe {
+    int rc;
+} sp_probe;
+
+static void *sp_uring_probe_thread(void *arg) {
+    sp_probe *p = arg;
     struct io_uring ring;
-    int rc = io_uring_queue_init(8, &ring, 0);
-    if (rc < 0) {
-        snprintf(msg, len, "io_uring is not available here (%s: seccomp or kernel.io_uring_disabled?)", strerror(-rc));
+    p->rc = io_uring_queue_init(8, &ring, 0);
+    if (p->rc == 0) io_uring_queue_exit(&ring);
+    return NULL;
+}
+
+/* Can this process use io_uring (seccomp, kernel.io_uring_disabled)? Probed on a short-lived thread
+ * of its own, not the caller's: tearing a ring down queues task work on the thread that used it
+ * (TWA_SIGNAL), which interrupted the caller's next blocking call with EINTR — a user's thread
+ * that started an engine saw a recv with SO_RCVTIMEO fail. */
+int sp_uring_available(char *msg, size_t len) {
+    sp_probe p = {.rc = -EAGAIN};
+    pthread_t t;
+    if (pthread_create(&t, NULL, sp_uring_probe_thread, &p) != 0) {
+        sp_uring_probe_thread(&p); /* no thread to be had: probe here */
+    } else {
+        pthread_join(t, NULL);
+    }
+    if (p.rc < 0) {
+        snprintf(msg, len, "io_uring is not available here (%s: seccomp or kernel.io_uring_disabled?)", strerror(-p.rc));
         return 0;
     }
-    io_uring_queue_exit(&ring);
     return 1;
 }

@@ -230,6 +230,7 @@ typedef enum sp_source_kind {
     SP_SOURCE_SIGNALS = 3,
     SP_SOURCE_LISTEN = 4, /* a TCP listener; its connections' events go to the same handler and lane */
     SP_SOURCE_CONN = 5,   /* a connection the engine accepted (never given to sp_worker_add_source) */
+    SP_SOURCE_UDP = 6,    /* a bound UDP socket: one DATAGRAM event per datagram received */
 } sp_source_kind;
 
 typedef struct sp_source_spec {
@@ -275,7 +276,10 @@ enum {
     SP_OP_CLOSED = 3,   /* final: result 0 (EOF, or closed by us) or -errno (reset, …) */
     SP_OP_SENT = 4,     /* result: the bytes of one send call, or -errno; value: its sequence number */
     SP_OP_NOBUFS = 5,   /* the buffer ring ran dry: receiving resumes when buffers return (counted) */
+    SP_OP_DATAGRAM = 6, /* source: the UDP socket; result: bytes; value: their address; count: buffer id;
+                           reserved: the sender's address (a sockaddr_in or _in6 in the same buffer) */
 };
+#define SP_UDP_ADDR_SPACE 32 /* bytes at the start of a receive buffer that hold the sender's address */
 #define SP_SLOT_BUFFER 0x4u /* the slot lends a receive buffer (id in the payload's count), returned after its batch */
 
 /** Receive buffers and send chunks of a worker, allocated at its first listener. */
@@ -291,6 +295,9 @@ enum {
  *  connection (closed); SP_ENOSPC: the worker's send chunks are all queued (wait for SENT events);
  *  SP_EINVAL: len over SP_SEND_MAX. */
 int sp_conn_send(sp_worker *w, uint64_t conn, const void *data, uint32_t len, uint64_t *seq);
+/** Sends one datagram from UDP source `sock` of worker `w` to `addr` (sendto, non-blocking, from w's
+ *  thread). Returns the bytes sent or a negative errno (-EAGAIN: the socket buffer is full). */
+int sp_udp_send(sp_worker *w, uint64_t sock, const void *data, uint32_t len, const void *addr, uint32_t addr_len);
 /** Closes connection `conn` after its queued sends: one final SP_OP_CLOSED event follows. */
 int sp_conn_close(sp_worker *w, uint64_t conn);
 /** The local port of listener `id` on worker `w` (after it was armed). */

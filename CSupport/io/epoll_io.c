@@ -66,6 +66,7 @@ int sp_epoll_io_arm(sp_worker *w, sp_source *s, char *msg, size_t len) {
         fd = s->fd;
         break;
     case SP_SOURCE_LISTEN:
+    case SP_SOURCE_UDP:
         ev.events = EPOLLIN | EPOLLET;
         fd = s->fd;
         break;
@@ -106,6 +107,7 @@ static int sp_epoll_conn_read(sp_worker *w, sp_source *s);
 
 int sp_epoll_io_rearm(sp_worker *w, sp_source *s) {
     if (s->kind == SP_SOURCE_LISTEN) return sp_epoll_accept(w, s);
+    if (s->kind == SP_SOURCE_UDP) return sp_udp_read(w, s);
     if (s->kind == SP_SOURCE_CONN) {
         int n = 0;
         if (s->sq_head != SP_NONE && !s->sending) w->engine->backend->conn_send(w, s), n = 1;
@@ -135,6 +137,8 @@ int sp_epoll_io_ready(sp_worker *w, uint64_t data, uint32_t revents) {
     switch (s->kind) {
     case SP_SOURCE_LISTEN:
         return sp_epoll_accept(w, s);
+    case SP_SOURCE_UDP:
+        return sp_udp_read(w, s);
     case SP_SOURCE_CONN: {
         int n = 0;
         if ((revents & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && s->sending) {

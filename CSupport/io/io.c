@@ -4,6 +4,7 @@
  * the process-wide owner table of signals.
  */
 #include <errno.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -111,6 +112,24 @@ int sp_io_deliver_data(sp_worker *w, sp_source *s, int32_t n, uint32_t bid) {
 
 int sp_io_deliver(sp_worker *w, sp_source *s, int32_t result, uint32_t flags, uint64_t value, uint64_t count) {
     return sp_io_deliver_ext(w, s, result, flags, value, count, 0);
+}
+
+int sp_io_deliver_datagram(sp_worker *w, sp_source *s, int32_t n, uint32_t bid, uint32_t addr_len) {
+    sp_io *io = w->io;
+    sp_spsc *q = w->lanes[s->lane].local;
+    unsigned char *buf = io->ubuf + (size_t)(bid & ~SP_UDP_BUF) * SP_RECV_BUFFER_SIZE;
+    (void)addr_len; /* the family in the address says its length */
+    sp_io_event ev = {.source = sp_io_id(w, s), .result = n, .flags = SP_OP_DATAGRAM << 8, .tag = s->tag,
+                      .value = (uint64_t)(uintptr_t)(buf + SP_UDP_ADDR_SPACE), .count = bid,
+                      .reserved = (uint64_t)(uintptr_t)buf};
+    if (!sp_spsc_push(q, s->handler_kind, SP_SLOT_BUFFER, &ev, sizeof ev)) {
+        sp_udp_give_buffer(w, bid);
+        sp_io_bump(&io->stalled, 1);
+        return 0;
+    }
+    sp_io_bump(&io->lent, 1);
+    if (s->lane < w->strict_count) sp_mark_urgent((uint32_t *)&w->sleeping);
+    return 1;
 }
 
 int sp_io_deliver_ext(sp_worker *w, sp_source *s, int32_t result, uint32_t flags, uint64_t value, uint64_t count,
@@ -276,6 +295,7 @@ static int sp_spec_check(sp_worker *w, const sp_source_spec *spec, char *msg, si
         }
         return SP_OK;
     case SP_SOURCE_LISTEN:
+    case SP_SOURCE_UDP:
         return SP_OK; /* the address is checked when the socket is made */
     case SP_SOURCE_SIGNALS:
         if (spec->signals == 0) {
@@ -315,9 +335,11 @@ int sp_worker_add_source(sp_worker *w, const sp_source_spec *spec, uint64_t *id,
     s->signals = spec->signals;
     s->tag = spec->tag;
     s->sq_head = s->sq_tail = SP_NONE;
-    if (spec->kind == SP_SOURCE_LISTEN) {
+    if (spec->kind == SP_SOURCE_LISTEN || spec->kind == SP_SOURCE_UDP) {
         rc = sp_tcp_pools(w, msg, len);
-        if (rc == SP_OK) rc = sp_tcp_listen_socket(s, spec, msg, len);
+        if (rc == SP_OK)
+            rc = spec->kind == SP_SOURCE_UDP ? sp_udp_socket(s, spec, msg, len) : sp_tcp_listen_socket(s, spec, msg, len);
+        if (spec->kind == SP_SOURCE_UDP) s->events = POLLIN;
         if (rc != SP_OK) {
             sp_io_free(w, s);
             return rc;

@@ -58,6 +58,8 @@ typedef struct sp_source {
 } sp_source;
 
 #define SP_NONE 0xFFFFFFFFu
+#define SP_UDP_BUFFERS 64
+#define SP_UDP_BUF 0x80000000u /* a buffer id from the UDP pool */
 
 /* A send chunk: part of one send call's bytes, queued on its connection. */
 typedef struct sp_chunk {
@@ -82,6 +84,8 @@ typedef struct sp_io {
     unsigned char *rbuf;    /* SP_RECV_BUFFERS × SP_RECV_BUFFER_SIZE */
     void *br;               /* uring: the provided-buffer ring (group 0) */
     uint32_t *rfree, rfree_n; /* epoll: free buffer ids */
+    unsigned char *ubuf;      /* UDP receive buffers (SP_UDP_BUFFERS, both backends) */
+    uint32_t *ufree, ufree_n;
     uint32_t lent;          /* buffers out (in events not yet handled) */
     uint32_t returned;      /* uring: buffers added to the ring since the last advance */
     sp_chunk *chunks;
@@ -136,7 +140,12 @@ void sp_signals_put_back(uint64_t bits);  /* taken but not delivered (a full lan
 int sp_io_signals_ready(sp_worker *w, sp_source *s); /* the doorbell rang: one event per pending signal */
 void sp_io_worker_exit(sp_worker *w); /* the worker exits: signals back to default, sockets shut down */
 
-/* tcp.c */
+/* tcp.c (UDP too) */
+int sp_udp_socket(sp_source *s, const sp_source_spec *spec, char *msg, size_t len);
+int sp_udp_read(sp_worker *w, sp_source *s);
+int sp_udp_take_buffer(sp_worker *w, uint32_t *bid);
+void sp_udp_give_buffer(sp_worker *w, uint32_t bid);
+int sp_io_deliver_datagram(sp_worker *w, sp_source *s, int32_t n, uint32_t bid, uint32_t addr_len);
 int sp_tcp_pools(sp_worker *w, char *msg, size_t len); /* once, at the first listener */
 int sp_tcp_listen_socket(sp_source *s, const sp_source_spec *spec, char *msg, size_t len);
 sp_source *sp_tcp_new_conn(sp_worker *w, sp_source *listener, int fd);

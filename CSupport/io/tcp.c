@@ -25,13 +25,18 @@ int sp_tcp_pools(sp_worker *w, char *msg, size_t len) {
     io->rbuf = mmap(NULL, rbytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     io->chunks = mmap(NULL, cbytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     io->rfree = calloc(SP_RECV_BUFFERS, sizeof(uint32_t));
-    if (io->rbuf == MAP_FAILED || io->chunks == MAP_FAILED || !io->rfree) {
+    io->ufree = calloc(SP_UDP_BUFFERS, sizeof(uint32_t));
+    io->ubuf = mmap(NULL, (size_t)SP_UDP_BUFFERS * SP_RECV_BUFFER_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (io->ubuf == MAP_FAILED) io->ubuf = NULL;
+    if (io->rbuf == MAP_FAILED || io->chunks == MAP_FAILED || !io->rfree || !io->ufree || !io->ubuf) {
         snprintf(msg, len, "worker %u: cannot map %zu KiB of socket buffers: %s", w->id, (rbytes + cbytes) >> 10,
                  strerror(errno));
         if (io->rbuf != MAP_FAILED && io->rbuf) munmap(io->rbuf, rbytes);
         if (io->chunks != MAP_FAILED && io->chunks) munmap(io->chunks, cbytes);
         free(io->rfree);
-        io->rbuf = NULL, io->chunks = NULL, io->rfree = NULL;
+        free(io->ufree);
+        if (io->ubuf) munmap(io->ubuf, (size_t)SP_UDP_BUFFERS * SP_RECV_BUFFER_SIZE);
+        io->rbuf = NULL, io->chunks = NULL, io->rfree = NULL, io->ufree = NULL, io->ubuf = NULL;
         return SP_ENOMEM;
     }
     io->pool_bytes = rbytes + cbytes;
@@ -39,6 +44,8 @@ int sp_tcp_pools(sp_worker *w, char *msg, size_t len) {
     io->chunk_free = 0;
     for (uint32_t i = 0; i < SP_RECV_BUFFERS; i++) io->rfree[i] = SP_RECV_BUFFERS - 1 - i;
     io->rfree_n = SP_RECV_BUFFERS;
+    for (uint32_t i = 0; i < SP_UDP_BUFFERS; i++) io->ufree[i] = SP_UDP_BUFFERS - 1 - i;
+    io->ufree_n = SP_UDP_BUFFERS;
     return w->engine->backend->buf_setup(w, msg, len);
 }
 
@@ -46,6 +53,93 @@ void sp_tcp_pools_free(sp_io *io) {
     if (io->rbuf) munmap(io->rbuf, (size_t)SP_RECV_BUFFERS * SP_RECV_BUFFER_SIZE);
     if (io->chunks) munmap(io->chunks, (size_t)SP_SEND_CHUNKS * sizeof(sp_chunk));
     free(io->rfree);
+    free(io->ufree);
+    if (io->ubuf) munmap(io->ubuf, (size_t)SP_UDP_BUFFERS * SP_RECV_BUFFER_SIZE);
+}
+
+int sp_udp_socket(sp_source *s, const sp_source_spec *spec, char *msg, size_t len) {
+    const struct sockaddr *sa = spec->addr;
+    if (!sa || spec->addr_len < sizeof(struct sockaddr_in) || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)) {
+        snprintf(msg, len, "udp: an IPv4 or IPv6 address is needed");
+        return SP_EINVAL;
+    }
+    int fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, sa, spec->addr_len) != 0) {
+        snprintf(msg, len, "udp bind failed: %s", strerror(errno));
+        if (fd >= 0) close(fd);
+        return SP_ESYS;
+    }
+    union {
+        struct sockaddr_storage ss;
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+    } local;
+    socklen_t ll = sizeof local;
+    getsockname(fd, (struct sockaddr *)&local.ss, &ll);
+    s->port = ntohs(local.ss.ss_family == AF_INET6 ? local.in6.sin6_port : local.in.sin_port);
+    s->fd = fd;
+    return SP_OK;
+}
+
+/* UDP receive buffers: their own small pool on both backends (io_uring's buffer ring belongs to
+ * the kernel until a completion hands one out, and UDP reads with recvfrom). Ids carry SP_UDP_BUF. */
+int sp_udp_take_buffer(sp_worker *w, uint32_t *bid) {
+    sp_io *io = w->io;
+    if (io->ufree_n == 0) return 0;
+    *bid = io->ufree[--io->ufree_n] | SP_UDP_BUF;
+    return 1;
+}
+
+void sp_udp_give_buffer(sp_worker *w, uint32_t bid) {
+    sp_io *io = w->io;
+    io->ufree[io->ufree_n++] = bid & ~SP_UDP_BUF;
+}
+
+int sp_udp_send(sp_worker *w, uint64_t id, const void *data, uint32_t len, const void *addr, uint32_t addr_len) {
+    sp_source *s = sp_io_lookup(w, id);
+    if (!s || s->kind != SP_SOURCE_UDP || s->state == SP_SRC_CANCELLING) return -ENOENT;
+    ssize_t n = sendto(s->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL, addr, addr_len);
+    return n < 0 ? -errno : (int)n;
+}
+
+/* Reads datagrams until EAGAIN into free receive buffers (the sender's address in the buffer's
+ * first SP_UDP_ADDR_SPACE bytes), one DATAGRAM event each. Stops, held for a later round, when the
+ * lane is full or the buffers ran out (NOBUFS, resumed when a batch gives some back). Both backends
+ * call it on readiness (a multishot poll or EPOLLET). */
+int sp_udp_read(sp_worker *w, sp_source *s) {
+    sp_io *io = w->io;
+    int n = 0;
+    for (;;) {
+        if (!sp_io_room(w, s, 2)) {
+            sp_io_bump(&io->stalled, 1);
+            if (!s->rearm) {
+                s->rearm = 1;
+                io->pending_rearm++;
+            }
+            return n;
+        }
+        uint32_t bid;
+        if (!sp_udp_take_buffer(w, &bid)) {
+            sp_io_bump(&io->nobufs, 1);
+            if (!s->nobufs) {
+                s->nobufs = 1;
+                io->nobufs_waiting++;
+                n += sp_io_deliver(w, s, -ENOBUFS, SP_OP_NOBUFS << 8, 0, 0);
+            }
+            return n;
+        }
+        unsigned char *buf = io->ubuf + (size_t)(bid & ~SP_UDP_BUF) * SP_RECV_BUFFER_SIZE;
+        socklen_t alen = SP_UDP_ADDR_SPACE;
+        ssize_t got = recvfrom(s->fd, buf + SP_UDP_ADDR_SPACE, SP_RECV_BUFFER_SIZE - SP_UDP_ADDR_SPACE, 0,
+                               (struct sockaddr *)buf, &alen);
+        if (got < 0) {
+            sp_udp_give_buffer(w, bid);
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) n += sp_io_deliver(w, s, -errno, SP_OP_DATAGRAM << 8, 0, 0);
+            return n;
+        }
+        n += sp_io_deliver_datagram(w, s, (int32_t)got, bid, alen);
+    }
 }
 
 int sp_tcp_listen_socket(sp_source *s, const sp_source_spec *spec, char *msg, size_t len) {
@@ -96,7 +190,7 @@ sp_source *sp_tcp_new_conn(sp_worker *w, sp_source *listener, int fd) {
 
 int sp_source_local_port(sp_worker *w, uint64_t id) {
     sp_source *s = sp_io_lookup(w, id);
-    return s && s->kind == SP_SOURCE_LISTEN ? s->port : -1;
+    return s && (s->kind == SP_SOURCE_LISTEN || s->kind == SP_SOURCE_UDP) ? s->port : -1;
 }
 
 /* ---- receive buffers ---------------------------------------------------------------------------- */
@@ -108,7 +202,10 @@ void sp_io_return_buffers(sp_worker *w, const sp_slot *slots, uint32_t n) {
     for (uint32_t i = 0; i < n; i++) {
         if (!(slots[i].flags & SP_SLOT_BUFFER)) continue;
         const sp_io_event *ev = (const sp_io_event *)slots[i].payload;
-        b->buf_return(w, (uint32_t)ev->count);
+        if (ev->count & SP_UDP_BUF)
+            sp_udp_give_buffer(w, (uint32_t)ev->count);
+        else
+            b->buf_return(w, (uint32_t)ev->count);
         back++;
     }
     if (!back) return;
@@ -118,7 +215,7 @@ void sp_io_return_buffers(sp_worker *w, const sp_slot *slots, uint32_t n) {
     if (io->nobufs_waiting) {
         for (uint32_t i = 0; i < io->capacity && io->nobufs_waiting; i++) {
             sp_source *s = &io->src[i];
-            if (s->state == SP_SRC_FREE || s->kind != SP_SOURCE_CONN || !s->nobufs) continue;
+            if (s->state == SP_SRC_FREE || (s->kind != SP_SOURCE_CONN && s->kind != SP_SOURCE_UDP) || !s->nobufs) continue;
             s->nobufs = 0;
             io->nobufs_waiting--;
             if (!s->rearm) {

@@ -102,6 +102,7 @@ int sp_uring_io_arm(sp_worker *w, sp_source *s, char *msg, size_t len) {
 
 int sp_uring_io_rearm(sp_worker *w, sp_source *s) {
     if (s->kind == SP_SOURCE_CONN && (s->closing || s->eof || s->recv_armed)) return 0;
+    if (s->kind == SP_SOURCE_UDP) return sp_udp_read(w, s); /* held by a full lane or missing buffers */
     if (sp_uring_request(w, s) != 0) return -1;
     return 0;
 }
@@ -238,6 +239,13 @@ int sp_uring_io_complete(sp_worker *w, uint64_t tag, int32_t res, uint32_t cflag
         }
         return 1;
     }
+    case SP_SOURCE_UDP:
+        if (res < 0) return sp_io_deliver(w, s, res, SP_IO_FINAL, 0, 0);
+        {
+            int n = sp_udp_read(w, s);
+            if (final) goto rearm;
+            return n;
+        }
     case SP_SOURCE_FD:
         if (res < 0) return sp_io_deliver(w, s, res, SP_IO_FINAL, 0, 0); /* e.g. -EBADF: ends it */
         sp_io_deliver(w, s, res, 0, 0, 0);

@@ -119,7 +119,7 @@ final class EngineCore: @unchecked Sendable {
                 return sp_worker_add_source(worker, &spec, &sid, &msg, msg.count)
             }
             if rc == SP_OK.rawValue {
-                if spec.kind == SP_SOURCE_LISTEN.rawValue { s.handle.port.store(Int(sp_source_local_port(worker, sid)), ordering: .releasing) }
+                if spec.kind == SP_SOURCE_LISTEN.rawValue || spec.kind == SP_SOURCE_UDP.rawValue { s.handle.port.store(Int(sp_source_local_port(worker, sid)), ordering: .releasing) }
                 s.handle.id.store(sid, ordering: .releasing)
                 s.handle.enginePointer.store(UInt(bitPattern: sp_worker_engine(worker)), ordering: .releasing)
             } else {

@@ -131,6 +131,7 @@ extension EngineSuites {
             for _ in 0..<connections { #expect(done.wait(timeout: .now() + 60) == .success, "a client hung") }
             #expect(good.load(ordering: .relaxed) == connections, "\(good.load(ordering: .relaxed)) of \(connections) connections echoed 8 MiB exactly")
             #expect(problems.all.isEmpty, "\(problems.all.prefix(3))")
+            #expect(TestClient.interrupted.load(ordering: .relaxed) == 0, "a client thread's blocking call was interrupted (EINTR)")
             #expect(engine.ioStats(WorkerID(0)).buffersLent == 0 || eventually { engine.ioStats(WorkerID(0)).buffersLent == 0 })
             _ = engine.stop()
         }
@@ -324,6 +325,50 @@ extension EngineSuites {
             }
             let allocations = windowEnd.load(ordering: .relaxed) &- windowStart.load(ordering: .relaxed)
             #expect(allocations == 0, "\(allocations) allocations on the worker over 10,000 echoed messages")
+            _ = engine.stop()
+        }
+
+        /// UDP: 200 datagrams to an echoing socket come back whole (content checked), with the
+        /// sender's address; then cancel ends the socket with one `cancelled` event.
+        @Test(arguments: backends)
+        func udpRoundTrip(backend: Engine.Configuration.Backend) throws {
+            var builder = Engine.Builder(configuration: testConfig(backend: backend))
+            let senders = Recorder<String>(), cancelled = Atomic<Int>(0), sendErrors = Atomic<Int>(0)
+            let handle = try builder.udp(bind: .loopback(port: 0), lane: Lane(index: 2)) { e, ctx in
+                switch e.kind {
+                case .received:
+                    senders.append(e.sender?.description ?? "?")
+                    do {
+                        _ = try e.withBytes { s in try s.withUnsafeBytes { try ctx.send($0, to: e.sender!, on: e.socket) } }
+                    } catch { sendErrors.add(1, ordering: .relaxed) }
+                case .cancelled: cancelled.add(1, ordering: .relaxed)
+                default: break
+                }
+            }
+            let engine = try builder.start()
+            let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+            defer { close(fd) }
+            var tv = timeval(tv_sec: 5, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            var to = sockaddr_in()
+            to.sin_family = sa_family_t(AF_INET)
+            to.sin_port = in_port_t(UInt16(handle.localPort!).bigEndian)
+            to.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+            var good = 0
+            for i in 0..<200 {
+                let msg = patternBytes(i, 100 + i)
+                let sent = withUnsafePointer(to: &to) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, msg, msg.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                }
+                var back = [UInt8](repeating: 0, count: 1024)
+                let got = recv(fd, &back, back.count, 0)
+                if sent == msg.count && got == msg.count && Array(back.prefix(got)) == msg { good += 1 }
+            }
+            #expect(good == 200, "\(good) of 200 datagrams came back whole")
+            #expect(sendErrors.load(ordering: .relaxed) == 0)
+            #expect(Set(senders.all).count == 1 && senders.all.first!.hasPrefix("127.0.0.1:"), "\(Set(senders.all))")
+            #expect(handle.cancel())
+            #expect(eventually { cancelled.load(ordering: .relaxed) == 1 })
             _ = engine.stop()
         }
 
