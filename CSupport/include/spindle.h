@@ -323,6 +323,7 @@ typedef struct sp_io_stats {
     uint64_t enters;  /* io_uring_enter / epoll_wait calls made by a busy worker for I/O */
     uint64_t nobufs;  /* receives stopped because the buffer ring was empty (resumed when buffers returned) */
     uint64_t buffers_lent; /* receive buffers in handlers' hands or queued now */
+    uint64_t short_sends;  /* sends the kernel completed short (the engine sent the rest) */
 } sp_io_stats;
 
 int sp_engine_io_stats(const sp_engine *e, uint32_t worker, sp_io_stats *out);

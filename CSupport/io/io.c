@@ -403,6 +403,7 @@ int sp_engine_io_stats(const sp_engine *e, uint32_t worker, sp_io_stats *out) {
     out->enters = __atomic_load_n(&io->enters, __ATOMIC_RELAXED);
     out->nobufs = __atomic_load_n(&io->nobufs, __ATOMIC_RELAXED);
     out->buffers_lent = __atomic_load_n(&io->lent, __ATOMIC_RELAXED);
+    out->short_sends = __atomic_load_n(&io->short_sends, __ATOMIC_RELAXED);
     return SP_OK;
 }
 

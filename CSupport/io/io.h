@@ -91,6 +91,7 @@ typedef struct sp_io {
     sp_chunk *chunks;
     uint32_t chunk_free, chunks_used;
     uint64_t nobufs;
+    uint64_t short_sends;    /* sends the kernel completed short; the engine sent the rest */
     uint32_t nobufs_waiting; /* connections whose receive waits for buffers */
     size_t pool_bytes;
     /* control requests from other threads (cancel): a cold path, under a mutex */

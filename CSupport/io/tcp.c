@@ -294,6 +294,7 @@ void sp_tcp_sent(sp_worker *w, sp_source *s, int32_t n) {
         return;
     }
     c->off += (uint32_t)n;
+    if (c->off < c->len) sp_io_bump(&io->short_sends, 1); /* finished by the engine, counted */
     if (c->off >= c->len) {
         if (c->last) sp_io_deliver(w, s, (int32_t)c->call_len, SP_OP_SENT << 8, c->seq, 0);
         sp_chunk_pop(io, s);

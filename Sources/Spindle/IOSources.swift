@@ -187,7 +187,7 @@ extension Engine {
         var s = sp_io_stats()
         _ = sp_engine_io_stats(handle, UInt32(worker.rawValue), &s)
         return IOStats(live: Int(s.live), rearms: s.rearms, stalled: s.stalled, enters: s.enters, nobufs: s.nobufs,
-                       buffersLent: Int(s.buffers_lent))
+                       buffersLent: Int(s.buffers_lent), shortSends: s.short_sends)
     }
 }
 
@@ -205,4 +205,6 @@ public struct IOStats: Sendable, Hashable {
     public var nobufs: UInt64
     /// Receive buffers lent to events not yet handled.
     public var buffersLent: Int
+    /// Sends the kernel completed short; the engine sent the rest.
+    public var shortSends: UInt64
 }

@@ -134,6 +134,43 @@ extension EngineSuites {
             close(reader)
         }
 
+        /// A completion queue too small for the burst (8 SQ entries: 16 CQEs) and 64 pipes written at
+        /// once: the kernel ends multishot polls it cannot post to (a CQE without F_MORE); the engine
+        /// re-arms them (counted) and every byte is still read.
+        @Test(arguments: backends)
+        func multishotEndedByTheKernelIsReArmed(backend: Engine.Configuration.Backend) throws {
+            var config = testConfig(workers: 1, backend: backend)
+            config.uringEntries = 8
+            var builder = Engine.Builder(configuration: config)
+            let got = Atomic<Int>(0)
+            var pipes: [(Int32, Int32)] = []
+            for _ in 0..<64 {
+                var fds: [Int32] = [0, 0]
+                #expect(pipe(&fds) == 0)
+                _ = fcntl(fds[0], F_SETFL, O_NONBLOCK)
+                pipes.append((fds[0], fds[1]))
+                let r = fds[0]
+                try builder.watch(fd: r, lane: Lane(index: 2)) { _, _ in
+                    var b = [UInt8](repeating: 0, count: 256)
+                    while true {
+                        let n = read(r, &b, b.count)
+                        if n <= 0 { break }
+                        got.add(n, ordering: .relaxed)
+                    }
+                }
+            }
+            let engine = try builder.start()
+            defer { for (r, w) in pipes { close(r); close(w) } }
+            for round in 0..<20 {
+                for (_, w) in pipes { _ = write(w, "0123456789", 10) }
+                #expect(eventually { got.load(ordering: .relaxed) == (round + 1) * 640 }, "round \(round): read \(got.load(ordering: .relaxed))")
+            }
+            if backend == .ioUring {
+                #expect(engine.ioStats(WorkerID(0)).rearms > 0, "the CQ never overflowed: the test did not test it")
+            }
+            _ = engine.stop()
+        }
+
         /// 300 one-shot timers fire at once into a 64-slot lane served one event per round, which
         /// the held handler filled: the lane is full, the completions wait (CQ / held readiness), and every firing is
         /// handled — none lost.
