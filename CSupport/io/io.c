@@ -424,10 +424,18 @@ uint32_t sp_io_pending(sp_worker *w) {
             n++;
             continue;
         }
-        int r = w->engine->backend->io_rearm(w, s);
-        if (r < 0) continue; /* its lane is full: next round */
+        /* Cleared first: a backend that has to hold the source again (a full lane, no buffer)
+         * sets it again itself, and that must survive this call. */
         s->rearm = 0;
         io->pending_rearm--;
+        int r = w->engine->backend->io_rearm(w, s);
+        if (r < 0) {
+            if (!s->rearm) { /* retry next round */
+                s->rearm = 1;
+                io->pending_rearm++;
+            }
+            continue;
+        }
         n += (uint32_t)r;
     }
     return n;

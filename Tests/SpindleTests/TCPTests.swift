@@ -196,7 +196,7 @@ extension EngineSuites {
             var config = testConfig(backend: backend)
             config.lanes[3].maxBatch = 1  // one event of the lane per round: the handler is the bottleneck
             var builder = Engine.Builder(configuration: config)
-            let streams = 16, perStream = 1 << 20
+            let streams = 32, perStream = 512 << 10  // 32 sockets buffer more than the 4 MiB of buffers
             let expected = (0..<streams).map { patternBytes($0, perStream) }
             let received = Grid(workers: streams, lanes: 1)
             let wrong = Atomic<Int>(0), exhausted = Atomic<Int>(0), slowOnce = Atomic<Bool>(true)
@@ -204,9 +204,9 @@ extension EngineSuites {
             let listeners = try builder.listen(on: .loopback(port: 0), lane: Lane(index: 3)) { e, _ in
                 switch e.kind {
                 case .data:
-                    // A slow handler: the first event takes 100 ms, while 16 clients fill their sockets.
-                    if slowOnce.exchange(false, ordering: .relaxed) { usleep(100_000) }
-                    // Which stream: its first byte names it (pattern(s, 0) == s * 7, s < 16).
+                    // A slow handler: the first event takes 200 ms, while 32 clients fill their sockets.
+                    if slowOnce.exchange(false, ordering: .relaxed) { usleep(200_000) }
+                    // Which stream: its first byte names it (pattern(s, 0) == s * 7, s < 32).
                     let s: Int = index.withLock { m in
                         if let s = m[e.connection] { return s }
                         let s = e.withBytes { Int($0.unsafeLoad(fromByteOffset: 0, as: UInt8.self)) / 7 }
