@@ -104,7 +104,7 @@ int sp_io_deliver_data(sp_worker *w, sp_source *s, int32_t n, uint32_t bid) {
         return 0;
     }
     io->lent++;
-    if (s->lane < w->strict_count) sp_mark_urgent((uint32_t *)&w->sleeping);
+    if (s->lane < w->strict_count) sp_mark_urgent(w);
     return 1;
 }
 
@@ -118,7 +118,7 @@ int sp_io_deliver(sp_worker *w, sp_source *s, int32_t result, uint32_t flags, ui
         ((sp_io *)w->io)->stalled++;
         return 0;
     }
-    if (s->lane < w->strict_count) sp_mark_urgent((uint32_t *)&w->sleeping);
+    if (s->lane < w->strict_count) sp_mark_urgent(w);
     if (flags & SP_IO_FINAL) sp_io_free(w, s);
     return 1;
 }
