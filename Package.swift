@@ -21,13 +21,20 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
-        // The engine core in C. Swift never sees liburing: only include/spindle.h is public.
+        // The system libraries: SwiftPM finds them with pkg-config and, when one is missing, says
+        // which package to install. Only C targets depend on them: no Swift target may import
+        // CLibURing (liburing's io_uring definitions clash with swift-system's).
+        .systemLibrary(name: "CLibURing", pkgConfig: "liburing", providers: [.apt(["liburing-dev"])]),
+        .systemLibrary(name: "CLibNUMA", pkgConfig: "numa", providers: [.apt(["libnuma-dev"])]),
+        // The engine core in C. Swift never sees liburing: only include/ is public. No unsafe flags
+        // (a package added by version may not have any): optimisation comes from the build
+        // configuration, and the code is correct under strict aliasing.
         .target(
             name: "CSpindle",
+            dependencies: ["CLibURing", "CLibNUMA"],
             path: "CSupport",
             exclude: ["fuzz", "model"],
-            cSettings: [.define("_GNU_SOURCE"), .unsafeFlags(["-O2", "-fno-strict-aliasing"])],
-            linkerSettings: [.linkedLibrary("uring"), .linkedLibrary("numa")]
+            cSettings: [.define("_GNU_SOURCE")]
         ),
         .target(
             name: "Spindle",
@@ -41,8 +48,7 @@ let package = Package(
         // Counts every malloc in the process: linked into bench executables and tests only.
         .target(name: "CMallocCounter"),
         // Raw C peers for the harness: the physical limits Spindle is compared with.
-        .target(name: "CBenchPeers", cSettings: [.define("_GNU_SOURCE"), .unsafeFlags(["-O2"])],
-                linkerSettings: [.linkedLibrary("uring")]),
+        .target(name: "CBenchPeers", dependencies: ["CLibURing"], cSettings: [.define("_GNU_SOURCE")]),
         .target(
             name: "SpindleBench",
             dependencies: [

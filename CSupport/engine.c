@@ -171,7 +171,7 @@ static sp_worker *sp_worker_create(sp_engine *e, uint32_t id, char *msg, size_t 
     if (node < 0) node = 0;
     size_t in_bytes = (size_t)e->lane_count * e->worker_count * sizeof(_Atomic(sp_spsc *));
     size_t out_bytes = (size_t)e->lane_count * e->worker_count * sizeof(sp_spsc_producer *);
-    size_t sleep_bytes = (size_t)e->worker_count * sizeof(uint32_t *);
+    size_t sleep_bytes = (size_t)e->worker_count * sizeof(_Atomic uint32_t *);
     size_t dirty_bytes = out_bytes;
     size_t bytes = sp_page_round(sizeof(sp_worker) + in_bytes + out_bytes + sleep_bytes + dirty_bytes);
     sp_worker *w = sp_map_on_node(bytes, node, c->numa_policy);
@@ -201,7 +201,7 @@ static sp_worker *sp_worker_create(sp_engine *e, uint32_t id, char *msg, size_t 
     w->fast.lane_count = e->lane_count;
     w->fast.light_barrier = (uint32_t)sp_membarrier_ok;
     w->fast.out = (sp_spsc_producer **)((char *)in + in_bytes);
-    w->fast.sleeping = (uint32_t **)((char *)w->fast.out + out_bytes);
+    w->fast.sleeping = (_Atomic uint32_t **)((char *)w->fast.out + out_bytes);
     w->fast.dirty = (sp_spsc_producer **)((char *)w->fast.sleeping + sleep_bytes);
     for (uint32_t l = 0; l < e->lane_count; l++) {
         const sp_lane_config *lc = &c->lanes[l];
@@ -303,7 +303,7 @@ sp_engine *sp_engine_start(const sp_config *cfg, const sp_callbacks *cb, int *er
     }
     for (uint32_t i = 0; i < e->worker_count; i++)
         for (uint32_t d = 0; d < e->worker_count; d++)
-            e->workers[i]->fast.sleeping[d] = (uint32_t *)&e->workers[d]->sleeping;
+            e->workers[i]->fast.sleeping[d] = &e->workers[d]->sleeping;
     /* Every pair's rings up front while that stays small; beyond the threshold they are made on
      * first use (DESIGN rule 7: N×N×L rings is fine at 2 cores and gigabytes at 128). */
     uint64_t pair_bytes = 0;
@@ -401,7 +401,7 @@ static void sp_release_pending(sp_engine *e) {
                 }
                 for (uint64_t p = head; p < tail; p++) {
                     sp_slot *sl = &slots[p & mask];
-                    if (mpsc && atomic_load((_Atomic uint64_t *)&sl->seq) != p + 1) continue; /* never published */
+                    if (mpsc && __atomic_load_n(&sl->seq, __ATOMIC_SEQ_CST) != p + 1) continue; /* never published */
                     if ((sl->flags & (SP_SLOT_BOXED | SP_SLOT_RELEASED)) == SP_SLOT_BOXED) {
                         e->cb.release(e->cb.context, sl);
                         sl->flags |= SP_SLOT_RELEASED;

@@ -64,8 +64,8 @@ struct sp_worker {
 };
 
 _Static_assert(__builtin_offsetof(struct sp_worker, fast) == SP_WORKER_FAST_OFFSET, "spindle_fast.h layout");
-_Static_assert(__builtin_offsetof(struct sp_worker, sleeping) == 0, "sleep flag first");
-_Static_assert(__builtin_offsetof(struct sp_worker, urgent) == 4, "urgent flag right after it");
+_Static_assert(__builtin_offsetof(struct sp_worker, sleeping) == SP_WORKER_SLEEPING_OFFSET, "sleep flag first");
+_Static_assert(__builtin_offsetof(struct sp_worker, urgent) == SP_WORKER_URGENT_OFFSET, "urgent flag right after it");
 
 /* The backend interface (uring.c, poll.c): how a worker sleeps and is woken. */
 typedef struct sp_backend_ops {

@@ -68,7 +68,7 @@ static inline __attribute__((always_inline)) int sp_worker_post_n(sp_worker *w, 
     int ok = count == 1 ? sp_spsc_push(r, kind, flags, payload, len)
                         : sp_spsc_push_batch(r, kind, flags, payload, stride, len, count);
     if (__builtin_expect(!ok, 0)) return sp_full(on_full, &r->rejected, &r->dropped, 0, count);
-    if (lane < w->strict_count) sp_mark_urgent((uint32_t *)&e->workers[dest]->sleeping);
+    if (lane < w->strict_count) sp_mark_urgent(e->workers[dest]);
     if (d) sp_wake_if_sleeping(w, d);
     return SP_OK;
 }
@@ -138,7 +138,7 @@ static int sp_block(sp_engine *e, sp_worker *d, sp_mpsc *r, const sp_lane_config
         /* seq_cst: pairs with the consumer's fence in lanes.c (store head, fence, load waiters). */
         atomic_thread_fence(memory_order_seq_cst);
         if (sp_mpsc_try(r, kind, flags, payload, stride, len, count)) {
-            if (lc->policy == SP_POLICY_STRICT) sp_mark_urgent((uint32_t *)&d->sleeping);
+            if (lc->policy == SP_POLICY_STRICT) sp_mark_urgent(d);
             sp_wake_if_sleeping(NULL, d);
             return SP_OK;
         }
@@ -175,7 +175,7 @@ static inline __attribute__((always_inline)) int sp_foreign_post(sp_engine *e, u
         if (lc->on_full == SP_ON_FULL_BLOCK) return sp_block(e, d, r, lc, kind, flags, payload, stride, len, count);
         return sp_full(lc->on_full, &r->rejected, &r->dropped, 1, count);
     }
-    if (lc->policy == SP_POLICY_STRICT) sp_mark_urgent((uint32_t *)&d->sleeping);
+    if (lc->policy == SP_POLICY_STRICT) sp_mark_urgent(d);
     sp_wake_if_sleeping(NULL, d);
     return SP_OK;
 }

@@ -18,6 +18,6 @@ sp_mpsc *sp_mpsc_init(void *mem, uint32_t capacity) {
     r->p_mask = r->c_mask = capacity - 1;
     r->p_slots = r->c_slots = slots;
     /* Slot i is free for position i (Vyukov): seq == position means "empty, yours to fill". */
-    for (uint32_t i = 0; i < capacity; i++) atomic_store_explicit((_Atomic uint64_t *)&slots[i].seq, i, memory_order_relaxed);
+    for (uint32_t i = 0; i < capacity; i++) __atomic_store_n(&slots[i].seq, i, __ATOMIC_RELAXED);
     return r;
 }

@@ -68,18 +68,23 @@ typedef struct sp_mpsc {
     sp_slot *c_slots;
 } sp_mpsc;
 
-/* spindle_fast.h's producer view must match the producer's line. */
-_Static_assert(__builtin_offsetof(sp_spsc, tail) == __builtin_offsetof(sp_spsc_producer, tail), "fast layout");
-_Static_assert(__builtin_offsetof(sp_spsc, head_cache) == __builtin_offsetof(sp_spsc_producer, head_cache), "fast layout");
-_Static_assert(__builtin_offsetof(sp_spsc, p_mask) == __builtin_offsetof(sp_spsc_producer, mask), "fast layout");
-_Static_assert(__builtin_offsetof(sp_spsc, p_slots) == __builtin_offsetof(sp_spsc_producer, slots), "fast layout");
-_Static_assert(__builtin_offsetof(sp_spsc, rejected) == __builtin_offsetof(sp_spsc_producer, rejected), "fast layout");
-_Static_assert(__builtin_offsetof(sp_spsc, ptail) == __builtin_offsetof(sp_spsc_producer, ptail), "fast layout");
-_Static_assert(__builtin_offsetof(sp_spsc, pub) == __builtin_offsetof(sp_spsc_producer, pub), "fast layout");
-_Static_assert(__builtin_offsetof(sp_spsc, tail) == __builtin_offsetof(sp_spsc_producer, tail), "fast layout");
-_Static_assert(__builtin_offsetof(sp_spsc, dropped) == __builtin_offsetof(sp_spsc_producer, dropped), "fast layout");
-_Static_assert(__builtin_offsetof(sp_spsc, consumer) == __builtin_offsetof(sp_spsc_producer, consumer), "fast layout");
-_Static_assert(__builtin_offsetof(sp_spsc, listed) == __builtin_offsetof(sp_spsc_producer, listed), "fast layout");
+/* spindle_fast.h's producer view must match the producer's line: same offsets and same field
+ * types (`_Atomic` included), so a read through the view reads the ring's own object. */
+#define SP_FAST_FIELD(ring, view)                                                                    \
+    _Static_assert(__builtin_offsetof(sp_spsc, ring) == __builtin_offsetof(sp_spsc_producer, view) &&  \
+                       __builtin_types_compatible_p(__typeof__(&((sp_spsc *)0)->ring),                 \
+                                                    __typeof__(&((sp_spsc_producer *)0)->view)),       \
+                   "fast layout: " #ring)
+SP_FAST_FIELD(ptail, ptail);
+SP_FAST_FIELD(head_cache, head_cache);
+SP_FAST_FIELD(pub, pub);
+SP_FAST_FIELD(p_mask, mask);
+SP_FAST_FIELD(p_slots, slots);
+SP_FAST_FIELD(rejected, rejected);
+SP_FAST_FIELD(dropped, dropped);
+SP_FAST_FIELD(consumer, consumer);
+SP_FAST_FIELD(listed, listed);
+SP_FAST_FIELD(tail, tail);
 
 size_t sp_spsc_bytes(uint32_t capacity);
 size_t sp_mpsc_bytes(uint32_t capacity);
@@ -173,6 +178,11 @@ static inline int sp_spsc_nonempty(sp_spsc *r) {
 
 /* ---- MPSC (Vyukov) --------------------------------------------------------------------------- */
 
+/* A slot's `seq` is a plain uint64_t (sp_slot is public, and Swift imports no `_Atomic` field): it
+ * is read and written only with the __atomic builtins, which GCC and Clang define on ordinary
+ * objects of integer type. (A cast to `_Atomic uint64_t *` would access a uint64_t object through
+ * another type: undefined, and `_Atomic` types need not even share the representation.) */
+
 /* Claims `n` consecutive slots: returns the first position, or UINT64_MAX when there is no room. */
 static inline uint64_t sp_mpsc_claim(sp_mpsc *r, uint32_t n) {
     uint64_t pos = atomic_load_explicit(&r->tail, memory_order_relaxed);
@@ -181,7 +191,7 @@ static inline uint64_t sp_mpsc_claim(sp_mpsc *r, uint32_t n) {
         sp_slot *s = &r->p_slots[last & r->p_mask];
         /* acquire: pairs with the consumer's release of seq in sp_mpsc_release. The consumer frees
          * slots in order, so the last slot being free means all n are. */
-        uint64_t seq = atomic_load_explicit((_Atomic uint64_t *)&s->seq, memory_order_acquire);
+        uint64_t seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
         int64_t dif = (int64_t)(seq - last);
         if (dif == 0) {
             if (atomic_compare_exchange_weak_explicit(&r->tail, &pos, pos + n, memory_order_relaxed,
@@ -200,7 +210,7 @@ static inline uint64_t sp_mpsc_claim(sp_mpsc *r, uint32_t n) {
 static inline void sp_mpsc_publish(sp_mpsc *r, uint64_t pos) {
     sp_slot *s = &r->p_slots[pos & r->p_mask];
     /* release: pairs with the acquire in sp_mpsc_peek — contents before the sequence. */
-    atomic_store_explicit((_Atomic uint64_t *)&s->seq, pos + 1, memory_order_release);
+    __atomic_store_n(&s->seq, pos + 1, __ATOMIC_RELEASE);
 }
 
 static inline int sp_mpsc_push(sp_mpsc *r, uint32_t kind, uint32_t flags, const void *payload, uint32_t len) {
@@ -219,7 +229,7 @@ static inline uint32_t sp_mpsc_peek(sp_mpsc *r, uint32_t max, sp_slot **out) {
     uint32_t n = 0;
     while (n < max) {
         sp_slot *s = &r->c_slots[idx + n];
-        if (atomic_load_explicit((_Atomic uint64_t *)&s->seq, memory_order_acquire) != head + n + 1) break;
+        if (__atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) != head + n + 1) break;
         n++;
     }
     *out = &r->c_slots[idx];
@@ -232,7 +242,7 @@ static inline void sp_mpsc_release(sp_mpsc *r, uint32_t n) {
     for (uint32_t i = 0; i < n; i++) {
         sp_slot *s = &r->c_slots[(head + i) & r->c_mask];
         /* release: pairs with the acquire in sp_mpsc_claim — the slot is free for the next lap. */
-        atomic_store_explicit((_Atomic uint64_t *)&s->seq, head + i + cap, memory_order_release);
+        __atomic_store_n(&s->seq, head + i + cap, __ATOMIC_RELEASE);
     }
     atomic_store_explicit(&r->head, head + n, memory_order_relaxed); /* read by stats only */
 }
@@ -240,7 +250,7 @@ static inline void sp_mpsc_release(sp_mpsc *r, uint32_t n) {
 static inline int sp_mpsc_nonempty(sp_mpsc *r) {
     uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
     sp_slot *s = &r->c_slots[head & r->c_mask];
-    return atomic_load_explicit((_Atomic uint64_t *)&s->seq, memory_order_acquire) == head + 1;
+    return __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) == head + 1;
 }
 
 #endif

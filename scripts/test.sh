@@ -31,5 +31,17 @@ if [ $# -eq 0 ]; then
   tail -1 "$log"
   rm -f "$log"
 fi
+# A throwaway service package that adds Spindle by version (`from: "0.1.0"`) builds and runs an
+# engine: SwiftPM refuses unsafe flags in such a dependency (~1 min; one line unless it fails).
+if [ $# -eq 0 ]; then
+  log=$(mktemp)
+  if ! scripts/consumer-check.sh >"$log" 2>&1; then
+    cat "$log"
+    echo "consumer-check: Spindle does not build or run as a versioned dependency (output above)" >&2
+    exit 1
+  fi
+  tail -1 "$log"
+  rm -f "$log"
+fi
 # One test at a time: engine suites pin workers to the same CPUs and count threads and fds.
 swift test --no-parallel "$@"

@@ -103,7 +103,10 @@ int sp_config_validate(const sp_config *cfg, int check_host, char *msg, size_t m
 
 /* One ring slot: a cache line. `seq` is used by the MPSC ring only (Vyukov sequence). Rings are
  * page-aligned arrays of slots, so every slot starts a cache line and its payload (offset 16) is
- * 16-byte aligned. (No alignment attribute here: Swift's importer drops over-aligned structs.) */
+ * 16-byte aligned. (No alignment attribute here: Swift's importer drops over-aligned structs.)
+ * The payload is bytes in mapped ring memory (no declared type): a post memcpy's a value in, which
+ * gives those bytes the value's type (C11 6.5p6), and it is read back as that same type (the
+ * engine's sp_io_event; in Swift a raw load of the BitwiseCopyable event or the box pointer). */
 typedef struct sp_slot {
     uint64_t seq;
     uint32_t kind;   /* handler index from registration */

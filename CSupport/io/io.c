@@ -106,7 +106,7 @@ int sp_io_deliver_data(sp_worker *w, sp_source *s, int32_t n, uint32_t bid) {
         return 0;
     }
     sp_io_bump(&io->lent, 1);
-    if (s->lane < w->strict_count) sp_mark_urgent((uint32_t *)&w->sleeping);
+    if (s->lane < w->strict_count) sp_mark_urgent(w);
     return 1;
 }
 
@@ -128,7 +128,7 @@ int sp_io_deliver_datagram(sp_worker *w, sp_source *s, int32_t n, uint32_t bid, 
         return 0;
     }
     sp_io_bump(&io->lent, 1);
-    if (s->lane < w->strict_count) sp_mark_urgent((uint32_t *)&w->sleeping);
+    if (s->lane < w->strict_count) sp_mark_urgent(w);
     return 1;
 }
 
@@ -144,7 +144,7 @@ int sp_io_deliver_ext(sp_worker *w, sp_source *s, int32_t result, uint32_t flags
         sp_io_bump(&((sp_io *)w->io)->stalled, 1);
         return 0;
     }
-    if (s->lane < w->strict_count) sp_mark_urgent((uint32_t *)&w->sleeping);
+    if (s->lane < w->strict_count) sp_mark_urgent(w);
     if (flags & SP_IO_FINAL) sp_io_free(w, s);
     return 1;
 }

@@ -164,11 +164,13 @@ int sp_tcp_listen_socket(sp_source *s, const sp_source_spec *spec, char *msg, si
         close(fd);
         return SP_ESYS;
     }
-    struct sockaddr_storage local;
+    /* A union, not casts of a sockaddr_storage: reading sin6_port through a cast would access the
+     * storage's padding bytes (declared char) as in_port_t; reading a member of the union the
+     * kernel filled is defined (C11 6.5.2.3: the bytes are reinterpreted as the member's type). */
+    union { struct sockaddr_storage ss; struct sockaddr sa; struct sockaddr_in in; struct sockaddr_in6 in6; } local;
     socklen_t ll = sizeof local;
-    getsockname(fd, (struct sockaddr *)&local, &ll);
-    s->port = ntohs(local.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&local)->sin6_port
-                                                : ((struct sockaddr_in *)&local)->sin_port);
+    getsockname(fd, &local.sa, &ll);
+    s->port = ntohs(local.ss.ss_family == AF_INET6 ? local.in6.sin6_port : local.in.sin_port);
     s->fd = fd;
     return SP_OK;
 }
