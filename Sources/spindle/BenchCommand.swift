@@ -112,9 +112,17 @@ struct BenchCommand: AsyncParsableCommand {
             FileHandle.standardError.write(
                 Data("warning: the malloc interposer is not active: mallocs per event cannot be measured\n".utf8))
         }
-        let (loader, temporary) = try profileLoad(engineConfig)
+        // The profile-load row's temporary profile only when that scenario runs: a run that ends
+        // early (a stalled round exits 1) would leave the file behind.
+        var extra: [Contender] = []
+        var temporary: String?
+        if selected.contains(.profileLoad) {
+            let (loader, file) = try profileLoad(engineConfig)
+            extra = [loader]
+            temporary = file
+        }
         defer { if let temporary { try? FileManager.default.removeItem(atPath: temporary) } }
-        let harness = Harness(config: config, extra: [loader])
+        let harness = Harness(config: config, extra: extra)
         let progress = !noProgress
         // The harness blocks and pins its own threads: run it off the cooperative pool.
         let report: Report = try await withCheckedThrowingContinuation { cont in

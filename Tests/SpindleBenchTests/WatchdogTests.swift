@@ -16,7 +16,7 @@ struct WatchdogTests {
     /// Runs `spindle arguments…` with extra environment; kills it after `limit` seconds (a hang
     /// fails the test instead of hanging it). Returns exit status, stderr and whether it was killed.
     static func run(_ arguments: [String], environment: [String: String], limit: Double) throws -> (
-        status: Int32, stderr: String, killed: Bool
+        status: Int32, stderr: String, killed: Bool, pid: Int32
     ) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
@@ -35,7 +35,7 @@ struct WatchdogTests {
             exited.wait()
         }
         let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        return (p.terminationStatus, text, killed)
+        return (p.terminationStatus, text, killed, p.processIdentifier)
     }
 
     /// A Spindle round whose handler never returns (the test hook SPINDLE_BENCH_STALL_AFTER): the
@@ -53,6 +53,9 @@ struct WatchdogTests {
         #expect(r.stderr.contains("worker 1: sleeping"), "\(r.stderr)")
         #expect(r.stderr.contains("pending critical"), "\(r.stderr)")
         #expect(Date().timeIntervalSince(started) < 30)
+        // no temporary profile left behind by the early exit (it is made only for profile-load)
+        let leftover = FileManager.default.temporaryDirectory.appendingPathComponent("spindle-bench-\(r.pid).spindle")
+        #expect(!FileManager.default.fileExists(atPath: leftover.path))
     }
 
     /// The option is checked like the others.
