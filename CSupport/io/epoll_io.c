@@ -71,20 +71,10 @@ int sp_epoll_io_arm(sp_worker *w, sp_source *s, char *msg, size_t len) {
         fd = s->fd;
         break;
     default: { /* SP_SOURCE_SIGNALS */
-        int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (efd < 0) {
-            snprintf(msg, len, "eventfd for a signal source failed: %s", strerror(errno));
-            return SP_ESYS;
-        }
-        int rc = sp_signals_claim(s->signals, efd, msg, len);
-        if (rc != SP_OK) {
-            close(efd);
-            s->signals = 0;
-            return rc;
-        }
-        s->fd = efd;
+        int rc = sp_io_signal_doorbell(s, msg, len);
+        if (rc != SP_OK) return rc;
         ev.events = EPOLLIN;
-        fd = efd;
+        fd = s->fd;
     }
     }
     if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {

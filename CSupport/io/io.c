@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -487,4 +488,22 @@ int sp_io_signals_ready(sp_worker *w, sp_source *s) {
         n++;
     }
     return n;
+}
+
+/* A signal source's doorbell (both backends): an eventfd the signal handler writes, claimed as the
+ * owner of the source's signals. On failure nothing is left claimed or open. */
+int sp_io_signal_doorbell(sp_source *s, char *msg, size_t len) {
+    int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (efd < 0) {
+        snprintf(msg, len, "eventfd for a signal source failed: %s", strerror(errno));
+        return SP_ESYS;
+    }
+    int rc = sp_signals_claim(s->signals, efd, msg, len);
+    if (rc != SP_OK) {
+        close(efd);
+        s->signals = 0; /* nothing to release */
+        return rc;
+    }
+    s->fd = efd;
+    return SP_OK;
 }

@@ -139,6 +139,7 @@ void sp_signals_release(uint64_t mask);
 uint64_t sp_signals_take(uint64_t mask); /* pending signals of `mask`, cleared */
 void sp_signals_put_back(uint64_t bits);  /* taken but not delivered (a full lane) */
 int sp_io_signals_ready(sp_worker *w, sp_source *s); /* the doorbell rang: one event per pending signal */
+int sp_io_signal_doorbell(sp_source *s, char *msg, size_t len); /* eventfd + claim, at arm */
 void sp_io_worker_exit(sp_worker *w); /* the worker exits: signals back to default, sockets shut down */
 
 /* tcp.c (UDP too) */

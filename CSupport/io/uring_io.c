@@ -80,18 +80,8 @@ static int sp_uring_request(sp_worker *w, sp_source *s) {
 
 int sp_uring_io_arm(sp_worker *w, sp_source *s, char *msg, size_t len) {
     if (s->kind == SP_SOURCE_SIGNALS) {
-        int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (efd < 0) {
-            snprintf(msg, len, "eventfd for a signal source failed: %s", strerror(errno));
-            return SP_ESYS;
-        }
-        int rc = sp_signals_claim(s->signals, efd, msg, len);
-        if (rc != SP_OK) {
-            close(efd);
-            s->signals = 0; /* nothing to release */
-            return rc;
-        }
-        s->fd = efd;
+        int rc = sp_io_signal_doorbell(s, msg, len);
+        if (rc != SP_OK) return rc;
     }
     if (sp_uring_request(w, s) != 0) {
         snprintf(msg, len, "no submission queue entry: the ring is full; fix: raise io_uring.entries");

@@ -91,26 +91,34 @@ extension Engine.Builder {
         return try _source(spec, lane: lane, on: destination, label: "signals \(names)", SignalEvent.init, handler)
     }
 
+    /// The worker(s) a source registered for `destination` lives on, after checking its lane:
+    /// `.worker` that one, `.key` the mixer's pick, `.spread` the next in turn — or, for a listener
+    /// (`everyWorker`), one on each worker.
+    func _sourceWorkers(lane: Lane, on destination: Destination, what: String, everyWorker: Bool = false)
+        throws(SpindleError) -> [Int]
+    {
+        guard lane.index >= 0 && lane.index < configuration.lanes.count else {
+            throw SpindleError(.unknownLane, "lane \(lane.index): this configuration has \(configuration.lanes.count) lanes")
+        }
+        let n = configuration.cpus.count
+        switch destination {
+        case .worker(let w):
+            guard w.rawValue >= 0 && w.rawValue < n else {
+                throw SpindleError(.invalidConfiguration, "\(what) on worker \(w.rawValue): the configuration has \(n) workers")
+            }
+            return [w.rawValue]
+        case .key(let k): return [Int(sp_key_worker(k, UInt32(n)))]
+        case .spread: return everyWorker ? Array(0..<n) : [sources.count % n]
+        }
+    }
+
     /// Registers the source's handler kind and queues the source for its worker.
     mutating func _source<Ev>(
         _ spec: sp_source_spec, lane: Lane, on destination: Destination, label: String,
         _ convert: @escaping @Sendable (sp_io_event) -> Ev,
         _ handler: @escaping @Sendable (Ev, borrowing WorkerContext) throws -> Void
     ) throws(SpindleError) -> SourceHandle {
-        guard lane.index >= 0 && lane.index < configuration.lanes.count else {
-            throw SpindleError(.unknownLane, "lane \(lane.index): this configuration has \(configuration.lanes.count) lanes")
-        }
-        let n = configuration.cpus.count
-        let worker: Int
-        switch destination {
-        case .worker(let w):
-            guard w.rawValue >= 0 && w.rawValue < n else {
-                throw SpindleError(.invalidConfiguration, "source on worker \(w.rawValue): the configuration has \(n) workers")
-            }
-            worker = w.rawValue
-        case .key(let k): worker = Int(sp_key_worker(k, UInt32(n)))
-        case .spread: worker = sources.count % n
-        }
+        let worker = try _sourceWorkers(lane: lane, on: destination, what: label)[0]
         let handle = SourceHandle(worker: WorkerID(worker), label: label)
         let run: HandlerEntry.Run = { slots, count, ctx in
             _runBatch(count, ctx) { i throws in

@@ -190,20 +190,7 @@ extension Engine.Builder {
         on address: SocketAddress, lane: Lane, on destination: Destination = .worker(WorkerID(0)), backlog: Int = 1024,
         handler: @escaping @Sendable (borrowing ConnectionEvent, borrowing WorkerContext) throws -> Void
     ) throws(SpindleError) -> [SourceHandle] {
-        guard lane.index >= 0 && lane.index < configuration.lanes.count else {
-            throw SpindleError(.unknownLane, "lane \(lane.index): this configuration has \(configuration.lanes.count) lanes")
-        }
-        let n = configuration.cpus.count
-        let workers: [Int]
-        switch destination {
-        case .worker(let w):
-            guard w.rawValue >= 0 && w.rawValue < n else {
-                throw SpindleError(.invalidConfiguration, "listener on worker \(w.rawValue): the configuration has \(n) workers")
-            }
-            workers = [w.rawValue]
-        case .key(let k): workers = [Int(sp_key_worker(k, UInt32(n)))]
-        case .spread: workers = Array(0..<n)
-        }
+        let workers = try _sourceWorkers(lane: lane, on: destination, what: "listener", everyWorker: true)
         let run: HandlerEntry.Run = { slots, count, ctx in
             let worker = ctx.worker
             return _runBatch(count, ctx) { i throws in

@@ -105,20 +105,7 @@ extension Engine.Builder {
         bind address: SocketAddress, lane: Lane, on destination: Destination = .worker(WorkerID(0)),
         handler: @escaping @Sendable (borrowing DatagramEvent, borrowing WorkerContext) throws -> Void
     ) throws(SpindleError) -> SourceHandle {
-        guard lane.index >= 0 && lane.index < configuration.lanes.count else {
-            throw SpindleError(.unknownLane, "lane \(lane.index): this configuration has \(configuration.lanes.count) lanes")
-        }
-        let n = configuration.cpus.count
-        let w: Int
-        switch destination {
-        case .worker(let id):
-            guard id.rawValue >= 0 && id.rawValue < n else {
-                throw SpindleError(.invalidConfiguration, "udp socket on worker \(id.rawValue): the configuration has \(n) workers")
-            }
-            w = id.rawValue
-        case .key(let k): w = Int(sp_key_worker(k, UInt32(n)))
-        case .spread: w = sources.count % n
-        }
+        let w = try _sourceWorkers(lane: lane, on: destination, what: "udp socket")[0]
         let handle = SourceHandle(worker: WorkerID(w), label: "udp \(address)")
         let run: HandlerEntry.Run = { slots, count, ctx in
             let worker = ctx.worker

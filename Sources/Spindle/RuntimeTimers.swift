@@ -24,9 +24,7 @@ extension Engine.Builder {
     public mutating func timers(
         lane: Lane, handler: @escaping @Sendable (TimerEvent, borrowing WorkerContext) throws -> Void
     ) throws(SpindleError) -> TimerKind {
-        guard lane.index >= 0 && lane.index < configuration.lanes.count else {
-            throw SpindleError(.unknownLane, "lane \(lane.index): this configuration has \(configuration.lanes.count) lanes")
-        }
+        _ = try _sourceWorkers(lane: lane, on: .worker(WorkerID(0)), what: "timers")  // checks the lane
         let run: HandlerEntry.Run = { slots, count, ctx in
             _runBatch(count, ctx) { i throws in
                 let e = UnsafeRawPointer(slots + i).load(fromByteOffset: 16, as: sp_io_event.self)
