@@ -181,10 +181,7 @@ int sp_epoll_io_ready(sp_worker *w, uint64_t data, uint32_t revents) {
 static void sp_epoll_hold(sp_worker *w, sp_source *s) {
     sp_io *io = w->io;
     sp_io_bump(&io->stalled, 1);
-    if (!s->rearm) {
-        s->rearm = 1;
-        io->pending_rearm++;
-    }
+    sp_io_hold(io, s);
 }
 
 /* EPOLLET: accept until EAGAIN, or until the lane is full (then the rest next round). */
@@ -224,13 +221,7 @@ static int sp_epoll_conn_read(sp_worker *w, sp_source *s) {
             return n;
         }
         if (io->rfree_n == 0) {
-            sp_io_bump(&io->nobufs, 1);
-            if (!s->nobufs) {
-                s->nobufs = 1;
-                io->nobufs_waiting++;
-                n += sp_io_deliver(w, s, -ENOBUFS, SP_OP_NOBUFS << 8, 0, 0);
-            }
-            return n;
+            return n + sp_io_out_of_buffers(w, s);
         }
         uint32_t bid = io->rfree[--io->rfree_n];
         ssize_t got = recv(s->fd, io->rbuf + (size_t)bid * SP_RECV_BUFFER_SIZE, SP_RECV_BUFFER_SIZE, 0);

@@ -431,10 +431,7 @@ uint32_t sp_io_pending(sp_worker *w) {
         io->pending_rearm--;
         int r = w->engine->backend->io_rearm(w, s);
         if (r < 0) {
-            if (!s->rearm) { /* retry next round */
-                s->rearm = 1;
-                io->pending_rearm++;
-            }
+            sp_io_hold(io, s); /* retry next round */
             continue;
         }
         n += (uint32_t)r;
@@ -506,4 +503,13 @@ int sp_io_signal_doorbell(sp_source *s, char *msg, size_t len) {
     }
     s->fd = efd;
     return SP_OK;
+}
+
+int sp_io_out_of_buffers(sp_worker *w, sp_source *s) {
+    sp_io *io = w->io;
+    sp_io_bump(&io->nobufs, 1);
+    if (s->nobufs) return 0;
+    s->nobufs = 1;
+    io->nobufs_waiting++;
+    return sp_io_deliver(w, s, -ENOBUFS, SP_OP_NOBUFS << 8, 0, 0);
 }

@@ -105,10 +105,20 @@ typedef struct sp_io {
  * (no read-modify-write on the hot path), atomic so a reader never sees a torn or raced value. */
 #define sp_io_bump(p, d) __atomic_store_n((p), __atomic_load_n((p), __ATOMIC_RELAXED) + (d), __ATOMIC_RELAXED)
 
+/* Keeps `s` for the next round (a full lane, no SQE, no buffer): sp_io_pending comes back to it. */
+static inline void sp_io_hold(sp_io *io, sp_source *s) {
+    if (!s->rearm) {
+        s->rearm = 1;
+        io->pending_rearm++;
+    }
+}
+
 /* io.c */
 int sp_io_init(sp_worker *w, uint32_t capacity);
 sp_source *sp_io_alloc(sp_worker *w);
 uint32_t sp_io_pending(sp_worker *w);
+/* A receive found no free buffer: counted, reported once (NOBUFS), resumed when buffers return. */
+int sp_io_out_of_buffers(sp_worker *w, sp_source *s);
 void sp_io_destroy(sp_worker *w);
 sp_source *sp_io_lookup(sp_worker *w, uint64_t id); /* NULL for a stale id */
 static inline uint64_t sp_io_id(sp_worker *w, sp_source *s) {

@@ -112,21 +112,12 @@ int sp_udp_read(sp_worker *w, sp_source *s) {
     for (;;) {
         if (!sp_io_room(w, s, 2)) {
             sp_io_bump(&io->stalled, 1);
-            if (!s->rearm) {
-                s->rearm = 1;
-                io->pending_rearm++;
-            }
+            sp_io_hold(io, s);
             return n;
         }
         uint32_t bid;
         if (!sp_udp_take_buffer(w, &bid)) {
-            sp_io_bump(&io->nobufs, 1);
-            if (!s->nobufs) {
-                s->nobufs = 1;
-                io->nobufs_waiting++;
-                n += sp_io_deliver(w, s, -ENOBUFS, SP_OP_NOBUFS << 8, 0, 0);
-            }
-            return n;
+            return n + sp_io_out_of_buffers(w, s);
         }
         unsigned char *buf = io->ubuf + (size_t)(bid & ~SP_UDP_BUF) * SP_RECV_BUFFER_SIZE;
         socklen_t alen = SP_UDP_ADDR_SPACE;
@@ -220,10 +211,7 @@ void sp_io_return_buffers(sp_worker *w, const sp_slot *slots, uint32_t n) {
             if (s->state == SP_SRC_FREE || (s->kind != SP_SOURCE_CONN && s->kind != SP_SOURCE_UDP) || !s->nobufs) continue;
             s->nobufs = 0;
             io->nobufs_waiting--;
-            if (!s->rearm) {
-                s->rearm = 1;
-                io->pending_rearm++;
-            }
+            sp_io_hold(io, s);
         }
     }
 }
@@ -339,9 +327,6 @@ void sp_tcp_maybe_final(sp_worker *w, sp_source *s) {
     if (!sp_io_deliver(w, s, err, SP_IO_FINAL | (SP_OP_CLOSED << 8), 0, 0)) {
         s->state = SP_SRC_CANCELLING; /* delivered by sp_io_pending as the final event */
         s->close_err = err;
-        if (!s->rearm) {
-            s->rearm = 1;
-            ((sp_io *)w->io)->pending_rearm++;
-        }
+        sp_io_hold((sp_io *)w->io, s);
     }
 }

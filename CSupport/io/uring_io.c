@@ -128,10 +128,7 @@ static int sp_uring_conn_complete(sp_worker *w, sp_source *s, int send, int32_t 
         sp_io_deliver_data(w, s, res, cflags >> IORING_CQE_BUFFER_SHIFT);
         if (final && !s->closing && !s->eof) {
             sp_io_bump(&io->rearms, 1); /* the kernel ended the multishot recv: re-armed, counted */
-            if (sp_uring_request(w, s) != 0 && !s->rearm) {
-                s->rearm = 1;
-                io->pending_rearm++;
-            }
+            if (sp_uring_request(w, s) != 0) sp_io_hold(io, s);
         }
         return 1;
     }
@@ -201,10 +198,7 @@ int sp_uring_io_complete(sp_worker *w, uint64_t tag, int32_t res, uint32_t cflag
         }
         if (final) {
             sp_io_bump(&io->rearms, 1);
-            if (sp_uring_request(w, s) != 0 && !s->rearm) {
-                s->rearm = 1;
-                io->pending_rearm++;
-            }
+            if (sp_uring_request(w, s) != 0) sp_io_hold(io, s);
         }
         return 1;
     }
@@ -306,10 +300,7 @@ void sp_uring_conn_send(sp_worker *w, sp_source *s) {
     if (s->sq_head == SP_NONE) return;
     struct io_uring_sqe *sqe = sp_sqe(sp_uring_ring(w));
     if (!sqe) {
-        if (!s->rearm) {
-            s->rearm = 1;
-            io->pending_rearm++;
-        }
+        sp_io_hold(io, s);
         return;
     }
     sp_chunk *c = &io->chunks[s->sq_head];
