@@ -114,8 +114,7 @@ int sp_epoll_io_cancel(sp_worker *w, sp_source *s) {
     epoll_ctl(sp_epoll_fd(w), EPOLL_CTL_DEL, s->fd, NULL); /* our timerfd/eventfd is closed at free */
     if (s->held) {
         s->held = 0;
-        s->rearm = 0;
-        ((sp_io *)w->io)->pending_rearm--;
+        s->rearm = 0; /* skipped on the held list */
     }
     return 0; /* nothing in flight: the cancelled event comes at the next round */
 }
@@ -156,10 +155,7 @@ int sp_epoll_io_ready(sp_worker *w, uint64_t data, uint32_t revents) {
     case SP_SOURCE_FD:
         if (!sp_io_has_room(w, s)) {
             /* EPOLLET reports an edge once: keep it for the next round. */
-            if (!s->held) {
-                s->rearm = 1;
-                io->pending_rearm++;
-            }
+            sp_io_hold(io, s);
             s->held |= sp_to_poll(revents);
             sp_io_bump(&io->stalled, 1);
             return 0;
@@ -279,7 +275,7 @@ void sp_epoll_conn_send(sp_worker *w, sp_source *s) {
 }
 
 void sp_epoll_conn_stop(sp_worker *w, sp_source *s) {
-    if (s->pad_) return;
-    s->pad_ = 1;
+    if (s->stop_sent) return;
+    s->stop_sent = 1;
     epoll_ctl(sp_epoll_fd(w), EPOLL_CTL_DEL, s->fd, NULL);
 }

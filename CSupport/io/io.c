@@ -31,6 +31,8 @@ int sp_io_init(sp_worker *w, uint32_t capacity) {
         io->src[i].gen = 1;
     }
     io->free_head = 0;
+    io->held_head = io->held_tail = SP_NONE;
+    io->nobufs_head = io->nobufs_tail = SP_NONE;
     pthread_mutex_init(&io->ctl_lock, NULL);
     w->io = io;
     return SP_OK;
@@ -57,9 +59,13 @@ sp_source *sp_io_alloc(sp_worker *w) {
     if (io->free_head >= io->capacity) return NULL;
     sp_source *s = &io->src[io->free_head];
     io->free_head = s->next_free;
-    uint32_t gen = s->gen;
+    uint32_t gen = s->gen, next_held = s->next_held, next_nobufs = s->next_nobufs;
+    uint8_t listed = s->listed;
     memset(s, 0, sizeof *s);
     s->gen = gen;
+    s->listed = listed; /* still linked on a list: its links stay (the walk skips a cleared record) */
+    s->next_held = next_held;
+    s->next_nobufs = next_nobufs;
     s->fd = -1;
     sp_io_bump(&io->live, 1);
     return s;
@@ -367,8 +373,7 @@ int sp_worker_cancel_source(sp_worker *w, uint64_t id) {
     /* Nothing in flight: the cancelled event now. A full lane holds it until there is room, as
      * the backend does for any completion (never dropped). */
     s->state = SP_SRC_CANCELLING;
-    s->rearm = 1;
-    ((sp_io *)w->io)->pending_rearm++;
+    sp_io_hold(w->io, s);
     return SP_OK;
 }
 
@@ -412,23 +417,30 @@ int sp_engine_io_stats(const sp_engine *e, uint32_t worker, sp_io_stats *out) {
  * next round. Returns events delivered. */
 uint32_t sp_io_pending(sp_worker *w) {
     sp_io *io = w->io;
-    if (!io->pending_rearm) return 0;
+    if (io->held_head == SP_NONE) return 0;
+    /* The list as it is now; what is held again below goes on a fresh one, for the next round. */
+    uint32_t i = io->held_head;
+    io->held_head = io->held_tail = SP_NONE;
     uint32_t n = 0;
-    for (uint32_t i = 0; i < io->capacity && io->pending_rearm; i++) {
+    while (i != SP_NONE) {
         sp_source *s = &io->src[i];
+        i = s->next_held;
+        s->listed &= (uint8_t)~1u;
         if (s->state == SP_SRC_FREE || !s->rearm) continue;
         if (s->state == SP_SRC_CANCELLING) {
             int ok = s->kind == SP_SOURCE_CONN ? sp_io_deliver(w, s, s->close_err, SP_IO_FINAL | (SP_OP_CLOSED << 8), 0, 0)
                                                : sp_io_deliver(w, s, 0, SP_IO_FINAL | SP_IO_CANCELLED, 0, 0);
-            if (!ok) continue; /* full: next round */
-            io->pending_rearm--;
+            if (!ok) { /* full: next round */
+                sp_io_hold(io, s);
+                continue;
+            }
+            s->rearm = 0;
             n++;
             continue;
         }
         /* Cleared first: a backend that has to hold the source again (a full lane, no buffer)
          * sets it again itself, and that must survive this call. */
         s->rearm = 0;
-        io->pending_rearm--;
         int r = w->engine->backend->io_rearm(w, s);
         if (r < 0) {
             sp_io_hold(io, s); /* retry next round */
@@ -509,7 +521,6 @@ int sp_io_out_of_buffers(sp_worker *w, sp_source *s) {
     sp_io *io = w->io;
     sp_io_bump(&io->nobufs, 1);
     if (s->nobufs) return 0;
-    s->nobufs = 1;
-    io->nobufs_waiting++;
+    sp_io_wait_buffers(io, s);
     return sp_io_deliver(w, s, -ENOBUFS, SP_OP_NOBUFS << 8, 0, 0);
 }

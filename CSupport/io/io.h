@@ -51,10 +51,14 @@ typedef struct sp_source {
     uint8_t nobufs;       /* receiving stopped: no free buffer (resumed when buffers return) */
     uint8_t sending;      /* a send is in flight */
     uint8_t recv_armed;   /* uring: the multishot recv is in the kernel */
-    uint8_t pad_;
+    uint8_t listed;       /* on the held list (bit 0) / the buffer-wait list (bit 1); kept across
+                             free and reuse, like the links, so a list never loses its tail */
+    uint8_t stop_sent;    /* conn_stop ran (once): uring submitted the recv cancel, epoll removed the fd */
     int32_t close_err;
     uint32_t sq_head, sq_tail; /* the send queue: chunk indices, SP_NONE when empty */
     uint64_t send_seq;         /* sequence number of the next send call */
+    uint32_t next_held;        /* the held list: sources sp_io_pending comes back to */
+    uint32_t next_nobufs;      /* the buffer-wait list: receives resumed when buffers return */
 } sp_source;
 
 #define SP_NONE 0xFFFFFFFFu
@@ -75,7 +79,12 @@ typedef struct sp_chunk {
 typedef struct sp_io {
     sp_source *src;
     uint32_t capacity, free_head, live;
-    uint32_t pending_rearm; /* sources with rearm set */
+    /* Sources to come back to, each a FIFO list through the records (SP_NONE: empty), so a round
+     * visits only those, never the whole table: held (rearm set: a full lane, no SQE, a re-arm)
+     * and waiting for receive buffers (nobufs set). A record cleared while listed stays on its
+     * list and is skipped when its turn comes. */
+    uint32_t held_head, held_tail;
+    uint32_t nobufs_head, nobufs_tail;
     uint64_t rearms;        /* multishot requests the kernel ended and we re-armed */
     uint64_t stalled;       /* completions held back because their lane's queue was full */
     uint64_t enters;        /* kernel entries a busy worker made for I/O */
@@ -92,7 +101,6 @@ typedef struct sp_io {
     uint32_t chunk_free, chunks_used;
     uint64_t nobufs;
     uint64_t short_sends;    /* sends the kernel completed short; the engine sent the rest */
-    uint32_t nobufs_waiting; /* connections whose receive waits for buffers */
     size_t pool_bytes;
     /* control requests from other threads (cancel): a cold path, under a mutex */
     pthread_mutex_t ctl_lock;
@@ -105,12 +113,32 @@ typedef struct sp_io {
  * (no read-modify-write on the hot path), atomic so a reader never sees a torn or raced value. */
 #define sp_io_bump(p, d) __atomic_store_n((p), __atomic_load_n((p), __ATOMIC_RELAXED) + (d), __ATOMIC_RELAXED)
 
-/* Keeps `s` for the next round (a full lane, no SQE, no buffer): sp_io_pending comes back to it. */
+/* Appends `s` to a list (`bit` in s->listed says it is on it) unless it is on it already. */
+static inline void sp_io_list_push(sp_io *io, sp_source *s, uint8_t bit, uint32_t *head, uint32_t *tail,
+                                   uint32_t *(*link)(sp_source *)) {
+    if (s->listed & bit) return;
+    s->listed |= bit;
+    uint32_t idx = (uint32_t)(s - io->src);
+    *link(s) = SP_NONE;
+    if (*tail == SP_NONE)
+        *head = idx;
+    else
+        *link(&io->src[*tail]) = idx;
+    *tail = idx;
+}
+static inline uint32_t *sp_io_held_link(sp_source *s) { return &s->next_held; }
+static inline uint32_t *sp_io_nobufs_link(sp_source *s) { return &s->next_nobufs; }
+
+/* Keeps `s` for the next round (a full lane, no SQE, a re-arm): sp_io_pending comes back to it. */
 static inline void sp_io_hold(sp_io *io, sp_source *s) {
-    if (!s->rearm) {
-        s->rearm = 1;
-        io->pending_rearm++;
-    }
+    s->rearm = 1;
+    sp_io_list_push(io, s, 1, &io->held_head, &io->held_tail, sp_io_held_link);
+}
+
+/* `s` receives again when a batch gives buffers back (sp_io_return_buffers). */
+static inline void sp_io_wait_buffers(sp_io *io, sp_source *s) {
+    s->nobufs = 1;
+    sp_io_list_push(io, s, 2, &io->nobufs_head, &io->nobufs_tail, sp_io_nobufs_link);
 }
 
 /* io.c */

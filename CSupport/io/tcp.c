@@ -205,14 +205,15 @@ void sp_io_return_buffers(sp_worker *w, const sp_slot *slots, uint32_t n) {
     sp_io_bump(&io->lent, (uint32_t)-back);
     b->buf_flush(w);
     /* Receives that stopped for lack of buffers resume now (not on a timer, and never spin). */
-    if (io->nobufs_waiting) {
-        for (uint32_t i = 0; i < io->capacity && io->nobufs_waiting; i++) {
-            sp_source *s = &io->src[i];
-            if (s->state == SP_SRC_FREE || (s->kind != SP_SOURCE_CONN && s->kind != SP_SOURCE_UDP) || !s->nobufs) continue;
-            s->nobufs = 0;
-            io->nobufs_waiting--;
-            sp_io_hold(io, s);
-        }
+    uint32_t i = io->nobufs_head;
+    io->nobufs_head = io->nobufs_tail = SP_NONE;
+    while (i != SP_NONE) {
+        sp_source *s = &io->src[i];
+        i = s->next_nobufs;
+        s->listed &= (uint8_t)~2u;
+        if (s->state == SP_SRC_FREE || (s->kind != SP_SOURCE_CONN && s->kind != SP_SOURCE_UDP) || !s->nobufs) continue;
+        s->nobufs = 0;
+        sp_io_hold(io, s);
     }
 }
 
@@ -309,16 +310,13 @@ int sp_conn_close(sp_worker *w, uint64_t id) {
 void sp_tcp_free_conn(sp_worker *w, sp_source *s) {
     sp_io *io = w->io;
     while (s->sq_head != SP_NONE) sp_chunk_pop(io, s);
-    if (s->nobufs) {
-        s->nobufs = 0;
-        io->nobufs_waiting--;
-    }
+    s->nobufs = 0; /* off the buffer-wait list when its turn comes */
     if (s->fd >= 0) close(s->fd);
     s->fd = -1;
 }
 
 /* One final CLOSED event once the connection is over (closed by us, or ended by the peer) and
- * nothing of it is in the kernel any more. A full lane retries next round (pending_rearm). */
+ * nothing of it is in the kernel any more. A full lane retries next round (the held list). */
 void sp_tcp_maybe_final(sp_worker *w, sp_source *s) {
     if (!(s->closing || s->eof) || s->sending || s->recv_armed || s->inflight) return;
     if (s->sq_head != SP_NONE && !s->eof) return;

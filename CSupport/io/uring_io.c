@@ -136,16 +136,11 @@ static int sp_uring_conn_complete(sp_worker *w, sp_source *s, int send, int32_t 
         /* The buffer ring ran dry (ENOBUFS ends a multishot recv): counted, reported, and the
          * recv is re-armed when a batch gives buffers back — not on a timer, never spinning. */
         sp_io_bump(&io->nobufs, 1);
-        if (!s->nobufs) {
-            s->nobufs = 1;
-            io->nobufs_waiting++;
-        }
+        if (!s->nobufs) sp_io_wait_buffers(io, s);
         sp_io_deliver(w, s, -ENOBUFS, SP_OP_NOBUFS << 8, 0, 0);
         if (io->lent == 0 && !s->rearm) { /* nothing out to come back: try again next round */
             s->nobufs = 0;
-            io->nobufs_waiting--;
-            s->rearm = 1;
-            io->pending_rearm++;
+            sp_io_hold(io, s);
         }
         return 1;
     }
@@ -217,10 +212,7 @@ int sp_uring_io_complete(sp_worker *w, uint64_t tag, int32_t res, uint32_t cflag
         uint64_t deadline = sp_io_timer_fired(s, sp_now_ns(), &late, &coalesced);
         if (!s->interval) return sp_io_deliver_ext(w, s, 0, SP_IO_FINAL, late, 0, deadline);
         sp_io_deliver_ext(w, s, 0, 0, late, coalesced, deadline);
-        if (sp_uring_request(w, s) != 0) {
-            s->rearm = 1;
-            io->pending_rearm++;
-        }
+        if (sp_uring_request(w, s) != 0) sp_io_hold(io, s);
         return 1;
     }
     case SP_SOURCE_UDP:
@@ -246,10 +238,7 @@ int sp_uring_io_complete(sp_worker *w, uint64_t tag, int32_t res, uint32_t cflag
 rearm:
     /* The kernel ended the multishot (CQ overflow, or its own reasons): re-arm, counted. */
     sp_io_bump(&io->rearms, 1);
-    if (sp_uring_request(w, s) != 0) {
-        s->rearm = 1;
-        io->pending_rearm++;
-    }
+    if (sp_uring_request(w, s) != 0) sp_io_hold(io, s);
     return 1;
 }
 
@@ -312,11 +301,11 @@ void sp_uring_conn_send(sp_worker *w, sp_source *s) {
 }
 
 void sp_uring_conn_stop(sp_worker *w, sp_source *s) {
-    if (!s->recv_armed || s->pad_) return;
+    if (!s->recv_armed || s->stop_sent) return;
     struct io_uring_sqe *sqe = sp_sqe(sp_uring_ring(w));
     if (!sqe) return;
     io_uring_prep_cancel64(sqe, sp_tag(w, s), 0);
     io_uring_sqe_set_data64(sqe, SP_IO_CANCEL_TAG);
     sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-    s->pad_ = 1; /* cancel sent once; the recv's final CQE (-ECANCELED) ends it */
+    s->stop_sent = 1; /* cancel sent once; the recv's final CQE (-ECANCELED) ends it */
 }
