@@ -63,9 +63,12 @@ public struct Readiness: Sendable, Hashable {
     public var isCancelled: Bool
     /// The kernel ended the watch with an error (e.g. `EBADF`: the fd was closed under it).
     public var error: POSIXErrorCode?
+    /// The tag the watch was added with (``WorkerContext/watch(fd:for:as:tag:)``; 0 for a builder's watch).
+    public var tag: UInt64
 
     @usableFromInline
     init(_ e: sp_io_event) {
+        tag = e.tag
         events = PollEvents(rawValue: e.result >= 0 ? UInt32(e.result) : 0)
         isFinal = e.flags & SP_IO_FINAL != 0
         isCancelled = e.flags & SP_IO_CANCELLED != 0
