@@ -26,3 +26,25 @@ int cts_deny_io_uring(void) {
     /* TSYNC: every thread of the process, like a container's profile. */
     return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog);
 }
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* SPINDLE_TEST_DENY_IO_URING=1: the whole test process runs under the filter from its first
+ * instruction, as in a container that denies io_uring, so every suite that asks for `.auto` meets
+ * the fallback (scripts/test.sh runs the I/O suites this way). Installed before main, on the only
+ * thread, so TSYNC covers every thread created later. */
+__attribute__((constructor)) static void cts_deny_from_env(void) {
+    const char *v = getenv("SPINDLE_TEST_DENY_IO_URING");
+    if (v == NULL || strcmp(v, "1") != 0) return;
+    if (cts_deny_io_uring() != 0) {
+        fprintf(stderr, "SPINDLE_TEST_DENY_IO_URING=1: the seccomp filter could not be installed\n");
+        abort();
+    }
+}
+
+int cts_io_uring_denied_by_env(void) {
+    const char *v = getenv("SPINDLE_TEST_DENY_IO_URING");
+    return v != NULL && strcmp(v, "1") == 0;
+}

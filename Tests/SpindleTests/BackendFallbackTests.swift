@@ -1,5 +1,6 @@
 import CTestSupport
 import Foundation
+import Logging
 import Testing
 
 @testable import Spindle
@@ -22,6 +23,26 @@ extension EngineSuites {
                 let report = engine.stop()
                 precondition(report.drained && handled.total == 1000, "\(report)")
             }
+        }
+
+        /// Under `SPINDLE_TEST_DENY_IO_URING=1` (how scripts/test.sh runs the I/O suites a second
+        /// time) the filter is on in this very process: `.auto` meets the fallback, says so once in
+        /// the log, and a configuration that insists on io_uring is refused.
+        @Test(.enabled(if: ioUringDenied, "only under SPINDLE_TEST_DENY_IO_URING=1"))
+        func theWholeProcessRunsWhereIOUringIsDenied() throws {
+            let lines = Locked<[String]>([])
+            var logger = Logger(label: "spindle.test") { _ in CapturingLogHandler(lines) }
+            logger.logLevel = .info
+            var builder = Engine.Builder(configuration: testConfig(backend: .auto), logger: logger)
+            _ = try builder.register(Tick.self) { _, _ in }
+            let engine = try builder.start()
+            #expect(engine.backend == .epoll)
+            _ = engine.stop()
+            let fallbacks = lines.withLock { $0.filter { $0.contains("falling back to epoll") } }
+            #expect(fallbacks.count == 1, "fallback lines: \(lines.withLock { $0 })")
+            var insist = Engine.Builder(configuration: testConfig(backend: .ioUring), logger: logger)
+            _ = try insist.register(Tick.self) { _, _ in }
+            #expect(throws: SpindleError.self) { _ = try insist.start() }
         }
 
         /// With io_uring denied, `auto` gives the same I/O sources on epoll: a periodic timer, a pipe
@@ -72,5 +93,21 @@ extension EngineSuites {
                 }
             }
         }
+    }
+}
+
+/// Keeps every log line (level and message) for a test to read.
+struct CapturingLogHandler: LogHandler {
+    let lines: Locked<[String]>
+    init(_ lines: Locked<[String]>) { self.lines = lines }
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String,
+             function: String, line: UInt) {
+        lines.withLock { $0.append("\(level): \(message)") }
     }
 }

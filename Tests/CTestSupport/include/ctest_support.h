@@ -4,6 +4,8 @@
  *  container's default seccomp profile does. Irreversible: call it in a child (exit test).
  *  Returns 0 on success. */
 int cts_deny_io_uring(void);
+/** 1 when the process runs under the filter from start (SPINDLE_TEST_DENY_IO_URING=1). */
+int cts_io_uring_denied_by_env(void);
 
 #include <stdint.h>
 
