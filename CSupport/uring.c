@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 #include <liburing.h>
@@ -30,7 +31,29 @@ typedef struct sp_uring {
     int msg_ring;
     int multishot_poll; /* IORING_POLL_ADD_MULTI (5.13): else single-shot polls, re-armed per event */
     int multishot_recv; /* IORING_RECV_MULTISHOT (6.0), multishot accept (5.19): else single-shot, re-armed */
+    int buf_ring;       /* provided-buffer rings (5.19): else a single-shot recv into a buffer we pick */
 } sp_uring;
+
+static _Atomic uint32_t sp_uring_withheld; /* tests: features to act as if the kernel lacked */
+
+void sp_test_set_uring_withheld(uint32_t features) { sp_uring_withheld = features; }
+
+/* Buffer rings are a registration, not an opcode: probed by registering a one-entry ring (group
+ * 0xFFFF, never used) and unregistering it. */
+static int sp_uring_probe_buf_ring(struct io_uring *ring) {
+    long page = sysconf(_SC_PAGESIZE);
+    void *mem = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) return 0;
+    struct io_uring_buf_reg reg;
+    memset(&reg, 0, sizeof reg);
+    reg.ring_addr = (uint64_t)(uintptr_t)mem;
+    reg.ring_entries = 1;
+    reg.bgid = 0xFFFF;
+    int ok = io_uring_register_buf_ring(ring, &reg, 0) == 0;
+    if (ok) io_uring_unregister_buf_ring(ring, 0xFFFF);
+    munmap(mem, (size_t)page);
+    return ok;
+}
 
 static int sp_uring_init(sp_worker *w, uint32_t want, uint32_t entries, uint32_t *features, char *msg, size_t len) {
     sp_uring *u = calloc(1, sizeof *u);
@@ -69,13 +92,18 @@ static int sp_uring_init(sp_worker *w, uint32_t want, uint32_t entries, uint32_t
         }
         io_uring_free_probe(probe);
     }
-    /* Multishot poll is a flag, not an opcode: the probe cannot see it. Kernel 5.13 has it. */
+    /* Multishot poll, recv and accept are flags, not opcodes: the opcode probe cannot see them,
+     * so the kernel's version says (5.13 poll, 5.19 accept, 6.0 recv). Buffer rings are probed. */
     struct utsname un;
     unsigned major = 0, minor = 0;
     if (uname(&un) == 0) sscanf(un.release, "%u.%u", &major, &minor);
-    u->multishot_poll = major > 5 || (major == 5 && minor >= 13);
-    u->multishot_recv = major >= 6;
+    uint32_t withheld = sp_uring_withheld;
+    u->multishot_poll = (major > 5 || (major == 5 && minor >= 13)) && !(withheld & SP_FEAT_MULTISHOT_POLL);
+    u->multishot_recv = major >= 6 && !(withheld & SP_FEAT_MULTISHOT_RECV);
+    u->buf_ring = !(withheld & SP_FEAT_BUF_RING) && sp_uring_probe_buf_ring(&u->ring);
     if (u->multishot_poll) feats |= SP_FEAT_MULTISHOT_POLL;
+    if (u->multishot_recv) feats |= SP_FEAT_MULTISHOT_RECV;
+    if (u->buf_ring) feats |= SP_FEAT_BUF_RING;
     *features = feats;
     w->backend = u;
 
@@ -132,6 +160,8 @@ static uint32_t sp_uring_reap(sp_uring *u, sp_worker *w) {
             int r = sp_uring_io_complete(w, tag, cqe->res, cqe->flags);
             if (r < 0) break;
             delivered += (uint32_t)r;
+        } else if ((tag & 0xff) == SP_URING_PROVIDE_TAG) {
+            sp_uring_provide_failed(w, tag, cqe->res);
         } else if (tag == SP_TAG_EVENTFD && !(cqe->flags & IORING_CQE_F_MORE)) {
             u->efd_armed = 0;
         } else if ((tag & 0xff) == SP_TAG_WAKE_SENT && cqe->res < 0) {
@@ -146,6 +176,7 @@ static uint32_t sp_uring_reap(sp_uring *u, sp_worker *w) {
 struct io_uring *sp_uring_ring(sp_worker *w) { return &((sp_uring *)w->backend)->ring; }
 int sp_uring_multishot_poll(sp_worker *w) { return ((sp_uring *)w->backend)->multishot_poll; }
 int sp_uring_multishot_recv(sp_worker *w) { return ((sp_uring *)w->backend)->multishot_recv; }
+int sp_uring_buf_ring(sp_worker *w) { return ((sp_uring *)w->backend)->buf_ring; }
 
 /* A busy worker with sources, once per round: one io_uring_enter only when there is something to
  * submit or task work to run (IORING_SQ_TASKRUN, set by the kernel under DEFER_TASKRUN with

@@ -179,6 +179,15 @@ uint32_t sp_engine_features(const sp_engine *e);
 #define SP_FEAT_COOP_TASKRUN 0x4u
 #define SP_FEAT_MSG_RING 0x8u
 #define SP_FEAT_MULTISHOT_POLL 0x10u /* IORING_POLL_ADD_MULTI (5.13); below it polls are re-armed per event */
+#define SP_FEAT_BUF_RING 0x20u /* provided-buffer rings (5.19, probed by registering one); below it each
+                                  receive is a single-shot recv into a buffer the worker picks */
+#define SP_FEAT_MULTISHOT_RECV 0x40u /* multishot recv (6.0) and accept (5.19); below, single-shot forms
+                                        re-armed after every completion */
+
+/** For tests: makes the io_uring backend of engines created afterwards act as on an older kernel
+ *  (SP_FEAT_MULTISHOT_POLL, SP_FEAT_BUF_RING, SP_FEAT_MULTISHOT_RECV bits withheld), so the
+ *  degraded forms run here. Process-wide; 0 restores the probe's answer. */
+void sp_test_set_uring_withheld(uint32_t features);
 
 /* ---- posting ------------------------------------------------------------------------------- */
 

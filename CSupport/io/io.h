@@ -26,6 +26,7 @@ enum {
 #define SP_IO_SEND_TAG 0x4000000000000000ull
 #define SP_IO_ID_MASK 0x3FFFFFFFFFFFFFFFull
 #define SP_IO_CANCEL_TAG 4u /* a cancel request's own completion (skipped on success) */
+#define SP_URING_PROVIDE_TAG 6u /* PROVIDE_BUFFERS (below 5.19): | first id << 8 | count << 32 */
 
 typedef struct sp_source {
     uint32_t gen;
@@ -204,6 +205,7 @@ int sp_uring_io_cancel(sp_worker *w, sp_source *s);
 int sp_uring_buf_setup(sp_worker *w, char *msg, size_t len);
 void sp_uring_buf_return(sp_worker *w, uint32_t bid);
 void sp_uring_buf_flush(sp_worker *w);
+void sp_uring_provide_failed(sp_worker *w, uint64_t tag, int32_t res); /* a PROVIDE_BUFFERS CQE */
 void sp_uring_conn_send(sp_worker *w, sp_source *s);
 void sp_uring_conn_stop(sp_worker *w, sp_source *s);
 /* One source CQE: events delivered, or -1 when its lane is full (the CQE stays for next round). */

@@ -23,6 +23,9 @@
 struct io_uring *sp_uring_ring(sp_worker *w); /* uring.c */
 int sp_uring_multishot_poll(sp_worker *w);
 int sp_uring_multishot_recv(sp_worker *w);
+int sp_uring_buf_ring(sp_worker *w);
+
+static void sp_uring_provide(sp_worker *w);
 
 static inline uint64_t sp_tag(sp_worker *w, sp_source *s) { return SP_IO_TAG | sp_io_id(w, s); }
 
@@ -48,8 +51,9 @@ static int sp_uring_request(sp_worker *w, sp_source *s) {
         else
             io_uring_prep_accept(sqe, s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     } else if (s->kind == SP_SOURCE_CONN) {
-        /* Multishot recv into the worker's provided-buffer ring (group 0): one CQE per arrival. */
-        if (multi)
+        /* Multishot recv into the worker's provided buffers (group 0): one CQE per arrival. Below
+         * 5.19 (no buffer ring: buffers provided with PROVIDE_BUFFERS) a single-shot recv. */
+        if (multi && sp_uring_buf_ring(w))
             io_uring_prep_recv_multishot(sqe, s->fd, NULL, 0, 0);
         else
             io_uring_prep_recv(sqe, s->fd, NULL, SP_RECV_BUFFER_SIZE, 0);
@@ -127,7 +131,8 @@ static int sp_uring_conn_complete(sp_worker *w, sp_source *s, int send, int32_t 
     if (res > 0 && (cflags & IORING_CQE_F_BUFFER)) {
         sp_io_deliver_data(w, s, res, cflags >> IORING_CQE_BUFFER_SHIFT);
         if (final && !s->closing && !s->eof) {
-            sp_io_bump(&io->rearms, 1); /* the kernel ended the multishot recv: re-armed, counted */
+            /* The kernel ended the multishot recv: re-armed, counted (a single-shot one is not). */
+            if (sp_uring_multishot_recv(w) && sp_uring_buf_ring(w)) sp_io_bump(&io->rearms, 1);
             if (sp_uring_request(w, s) != 0) sp_io_hold(io, s);
         }
         return 1;
@@ -138,6 +143,7 @@ static int sp_uring_conn_complete(sp_worker *w, sp_source *s, int send, int32_t 
         sp_io_bump(&io->nobufs, 1);
         if (!s->nobufs) sp_io_wait_buffers(io, s);
         sp_io_deliver(w, s, -ENOBUFS, SP_OP_NOBUFS << 8, 0, 0);
+        if (!io->br) sp_uring_provide(w); /* ids a failed PROVIDE_BUFFERS kept */
         if (io->lent == 0 && !s->rearm) { /* nothing out to come back: try again next round */
             s->nobufs = 0;
             sp_io_hold(io, s);
@@ -185,7 +191,7 @@ int sp_uring_io_complete(sp_worker *w, uint64_t tag, int32_t res, uint32_t cflag
                 close(res);
                 sp_io_deliver(w, s, -ENOSPC, SP_OP_ACCEPTED << 8, 0, 0); /* refused: the table is full */
             } else {
-                sp_uring_request(w, c);
+                if (sp_uring_request(w, c) != 0) sp_io_hold(io, c); /* no SQE: its recv next round */
                 sp_io_deliver(w, s, 0, SP_OP_ACCEPTED << 8, sp_io_id(w, c), 0);
             }
         } else {
@@ -246,6 +252,14 @@ rearm:
 
 int sp_uring_buf_setup(sp_worker *w, char *msg, size_t len) {
     sp_io *io = w->io;
+    if (!sp_uring_buf_ring(w)) {
+        /* Below 5.19: the same buffers given to the kernel with PROVIDE_BUFFERS (5.7); io->rfree
+         * (epoll's free list, unused here) holds the ids waiting to be provided again. */
+        for (uint32_t i = 0; i < SP_RECV_BUFFERS; i++) io->rfree[i] = i;
+        io->rfree_n = SP_RECV_BUFFERS;
+        sp_uring_buf_flush(w);
+        return SP_OK;
+    }
     size_t bytes = (size_t)SP_RECV_BUFFERS * sizeof(struct io_uring_buf);
     void *mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED) {
@@ -273,12 +287,45 @@ int sp_uring_buf_setup(sp_worker *w, char *msg, size_t len) {
 
 void sp_uring_buf_return(sp_worker *w, uint32_t bid) {
     sp_io *io = w->io;
+    if (!io->br) { /* provided again at the flush */
+        io->rfree[io->rfree_n++] = bid;
+        return;
+    }
     io_uring_buf_ring_add(io->br, io->rbuf + (size_t)bid * SP_RECV_BUFFER_SIZE, SP_RECV_BUFFER_SIZE, (unsigned short)bid,
                           io_uring_buf_ring_mask(SP_RECV_BUFFERS), (int)io->returned++);
 }
 
+/* Below 5.19: the returned ids go back with PROVIDE_BUFFERS, one SQE per run of consecutive ids
+ * (at most one per buffer), submitted with the round's enter. Its CQE says only a failure apart
+ * (sp_uring_provide_failed): the ids are kept and provided again. */
+static void sp_uring_provide(sp_worker *w) {
+    sp_io *io = w->io;
+    while (io->rfree_n) {
+        uint32_t last = io->rfree_n - 1, first = io->rfree[last], n = 1;
+        while (n <= last && io->rfree[last - n] == first - n) n++; /* a run pushed in order */
+        first -= n - 1;
+        struct io_uring_sqe *sqe = sp_sqe(sp_uring_ring(w));
+        if (!sqe) return; /* the rest at the next flush */
+        io_uring_prep_provide_buffers(sqe, io->rbuf + (size_t)first * SP_RECV_BUFFER_SIZE, SP_RECV_BUFFER_SIZE, (int)n, 0,
+                                      (int)first);
+        io_uring_sqe_set_data64(sqe, SP_URING_PROVIDE_TAG | (uint64_t)first << 8 | (uint64_t)n << 32);
+        io->rfree_n -= n;
+    }
+}
+
+void sp_uring_provide_failed(sp_worker *w, uint64_t tag, int32_t res) {
+    if (res >= 0) return;
+    sp_io *io = w->io;
+    uint32_t first = (uint32_t)(tag >> 8) & 0xFFFFFFu, n = (uint32_t)(tag >> 32) & 0xFFFFu;
+    for (uint32_t i = 0; i < n && io->rfree_n < SP_RECV_BUFFERS; i++) io->rfree[io->rfree_n++] = first + i;
+}
+
 void sp_uring_buf_flush(sp_worker *w) {
     sp_io *io = w->io;
+    if (!io->br) {
+        sp_uring_provide(w);
+        return;
+    }
     if (!io->returned) return;
     io_uring_buf_ring_advance(io->br, (int)io->returned); /* one release store for the batch */
     io->returned = 0;

@@ -131,6 +131,12 @@ extension Engine {
             if backend == "io_uring" && !sources.isEmpty && sp_engine_features(handle) & SP_FEAT_MULTISHOT_POLL == 0 {
                 logger.warning("spindle: this kernel has no multishot poll (5.13): fd watches and signal sources re-arm a single-shot poll after every event")
             }
+            if backend == "io_uring" && !sources.isEmpty && sp_engine_features(handle) & SP_FEAT_MULTISHOT_RECV == 0 {
+                logger.warning("spindle: this kernel has no multishot accept/recv (5.19/6.0): listeners and connections re-arm a single-shot accept or recv after every completion")
+            }
+            if backend == "io_uring" && !sources.isEmpty && sp_engine_features(handle) & SP_FEAT_BUF_RING == 0 {
+                logger.warning("spindle: this kernel has no provided-buffer rings (5.19): each TCP receive is a single-shot recv into a buffer the worker picks")
+            }
             let engine = Engine(handle: handle, core: core, configuration: configuration, builderID: builderID)
             for s in sources { s.handle.attach(engine) }
             return engine

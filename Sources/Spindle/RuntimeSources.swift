@@ -172,7 +172,7 @@ extension WorkerContext {
         var msg = [CChar](repeating: 0, count: 256)
         let rc = msg.withUnsafeMutableBufferPointer { sp_worker_add_source(_worker, &spec, &id, $0.baseAddress, $0.count) }
         guard rc == SP_OK.rawValue else {
-            let why = msg[0] != 0 ? String(cString: msg) : String(cString: sp_strerror(rc))
+            let why = msg[0] != 0 ? String(decoding: msg.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : String(cString: sp_strerror(rc))
             throw SpindleError(.startFailed, "\(what) on worker \(worker.rawValue): \(why)")
         }
         return SourceID(worker: worker, id: id)

@@ -48,3 +48,19 @@ int cts_io_uring_denied_by_env(void) {
     const char *v = getenv("SPINDLE_TEST_DENY_IO_URING");
     return v != NULL && strcmp(v, "1") == 0;
 }
+
+/* SPINDLE_TEST_URING_WITHHELD=<SP_FEAT_* bits>: the io_uring backend acts as on an older kernel
+ * (no multishot poll, recv/accept, or buffer rings), so the degraded forms run the I/O suites here
+ * (scripts/test.sh). Declared here: this target does not depend on CSpindle's headers. */
+void sp_test_set_uring_withheld(unsigned features);
+
+__attribute__((constructor)) static void cts_withhold_from_env(void) {
+    const char *v = getenv("SPINDLE_TEST_URING_WITHHELD");
+    if (v == NULL || *v == 0) return;
+    sp_test_set_uring_withheld((unsigned)strtoul(v, NULL, 0));
+}
+
+unsigned cts_uring_withheld_by_env(void) {
+    const char *v = getenv("SPINDLE_TEST_URING_WITHHELD");
+    return v == NULL || *v == 0 ? 0u : (unsigned)strtoul(v, NULL, 0);
+}

@@ -41,6 +41,9 @@ func testConfig(workers: Int? = nil, backend: Engine.Configuration.Backend = .au
 /// and meets the fallback: `scripts/test.sh` runs the I/O suites that way.
 let backends: [Engine.Configuration.Backend] = ioUringDenied ? [.auto, .epoll] : [.ioUring, .epoll]
 let ioUringDenied = cts_io_uring_denied_by_env() != 0
+/// Under `SPINDLE_TEST_URING_WITHHELD=0x70` the io_uring backend acts as on a 5.6–5.12 kernel (no
+/// multishot poll, recv or accept, no buffer rings): the degraded forms run every I/O suite.
+let uringWithheld = UInt32(cts_uring_withheld_by_env())
 
 /// Holds a worker inside a handler until the test opens it: a real synchronization point, so a
 /// backlog can be built while the worker is known to be busy.

@@ -6,6 +6,8 @@
 int cts_deny_io_uring(void);
 /** 1 when the process runs under the filter from start (SPINDLE_TEST_DENY_IO_URING=1). */
 int cts_io_uring_denied_by_env(void);
+/** The io_uring features withheld from start (SPINDLE_TEST_URING_WITHHELD, SP_FEAT_* bits), or 0. */
+unsigned cts_uring_withheld_by_env(void);
 
 #include <stdint.h>
 
