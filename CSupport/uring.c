@@ -14,6 +14,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 #include <liburing.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +37,7 @@ typedef struct sp_uring {
 
 static _Atomic uint32_t sp_uring_withheld; /* tests: features to act as if the kernel lacked */
 
-void sp_test_set_uring_withheld(uint32_t features) { sp_uring_withheld = features; }
+uint32_t sp_test_set_uring_withheld(uint32_t features) { return atomic_exchange(&sp_uring_withheld, features); }
 
 /* Buffer rings are a registration, not an opcode: probed by registering a one-entry ring (group
  * 0xFFFF, never used) and unregistering it. */
@@ -53,6 +54,26 @@ static int sp_uring_probe_buf_ring(struct io_uring *ring) {
     if (ok) io_uring_unregister_buf_ring(ring, 0xFFFF);
     munmap(mem, (size_t)page);
     return ok;
+}
+
+/* The opcodes the engine submits. NULL when `probe` has them all, else why not. */
+static const char *sp_uring_missing_opcode(struct io_uring_probe *probe) {
+    static const struct { int op; const char *why; } needed[] = {
+        {IORING_OP_POLL_ADD, "this kernel has no IORING_OP_POLL_ADD (Linux 5.6 or later needed)"},
+        {IORING_OP_TIMEOUT, "this kernel has no IORING_OP_TIMEOUT (Linux 5.6 or later needed)"},
+        {IORING_OP_TIMEOUT_REMOVE, "this kernel has no IORING_OP_TIMEOUT_REMOVE (Linux 5.6 or later needed)"},
+        {IORING_OP_ASYNC_CANCEL, "this kernel has no IORING_OP_ASYNC_CANCEL (Linux 5.6 or later needed)"},
+        {IORING_OP_ACCEPT, "this kernel has no IORING_OP_ACCEPT (Linux 5.6 or later needed)"},
+        {IORING_OP_RECV, "this kernel has no IORING_OP_RECV (Linux 5.6 or later needed)"},
+        {IORING_OP_SEND, "this kernel has no IORING_OP_SEND (Linux 5.6 or later needed)"},
+        {IORING_OP_PROVIDE_BUFFERS, "this kernel has no IORING_OP_PROVIDE_BUFFERS (Linux 5.7 or later needed)"},
+    };
+    if (!probe) return "the opcode probe failed (Linux 5.6 or later needed)";
+    for (size_t i = 0; i < sizeof needed / sizeof needed[0]; i++) {
+        int test_miss = needed[i].op == IORING_OP_PROVIDE_BUFFERS && (sp_uring_withheld & SP_TEST_NO_PROVIDE_BUFFERS);
+        if (!io_uring_opcode_supported(probe, needed[i].op) || test_miss) return needed[i].why;
+    }
+    return NULL;
 }
 
 static int sp_uring_init(sp_worker *w, uint32_t want, uint32_t entries, uint32_t *features, char *msg, size_t len) {
@@ -84,14 +105,22 @@ static int sp_uring_init(sp_worker *w, uint32_t want, uint32_t entries, uint32_t
         free(u);
         return SP_EURING;
     }
+    /* Every opcode the engine submits, probed on this worker's own ring: a kernel without one is
+     * refused (the availability probe already made `auto` fall back to epoll), never found out later. */
     struct io_uring_probe *probe = io_uring_get_probe_ring(&u->ring);
-    if (probe) {
-        if (io_uring_opcode_supported(probe, IORING_OP_MSG_RING)) {
-            feats |= SP_FEAT_MSG_RING;
-            u->msg_ring = 1;
-        }
-        io_uring_free_probe(probe);
+    const char *missing = sp_uring_missing_opcode(probe);
+    if (missing) {
+        snprintf(msg, len, "io_uring on worker %u: %s", w->id, missing);
+        if (probe) io_uring_free_probe(probe);
+        io_uring_queue_exit(&u->ring);
+        free(u);
+        return SP_EURING;
     }
+    if (io_uring_opcode_supported(probe, IORING_OP_MSG_RING)) {
+        feats |= SP_FEAT_MSG_RING;
+        u->msg_ring = 1;
+    }
+    io_uring_free_probe(probe);
     /* Multishot poll, recv and accept are flags, not opcodes: the opcode probe cannot see them,
      * so the kernel's version says (5.13 poll, 5.19 accept, 6.0 recv). Buffer rings are probed. */
     struct utsname un;
@@ -270,13 +299,19 @@ const sp_backend_ops sp_uring_backend = {
 
 typedef struct sp_probe {
     int rc;
+    const char *missing; /* an opcode the kernel lacks */
 } sp_probe;
 
 static void *sp_uring_probe_thread(void *arg) {
     sp_probe *p = arg;
     struct io_uring ring;
     p->rc = io_uring_queue_init(8, &ring, 0);
-    if (p->rc == 0) io_uring_queue_exit(&ring);
+    if (p->rc == 0) {
+        struct io_uring_probe *probe = io_uring_get_probe_ring(&ring);
+        p->missing = sp_uring_missing_opcode(probe);
+        if (probe) io_uring_free_probe(probe);
+        io_uring_queue_exit(&ring);
+    }
     return NULL;
 }
 
@@ -294,6 +329,10 @@ int sp_uring_available(char *msg, size_t len) {
     }
     if (p.rc < 0) {
         snprintf(msg, len, "io_uring is not available here (%s: seccomp or kernel.io_uring_disabled?)", strerror(-p.rc));
+        return 0;
+    }
+    if (p.missing) {
+        snprintf(msg, len, "io_uring is too old here: %s", p.missing);
         return 0;
     }
     return 1;

@@ -186,8 +186,10 @@ uint32_t sp_engine_features(const sp_engine *e);
 
 /** For tests: makes the io_uring backend of engines created afterwards act as on an older kernel
  *  (SP_FEAT_MULTISHOT_POLL, SP_FEAT_BUF_RING, SP_FEAT_MULTISHOT_RECV bits withheld), so the
- *  degraded forms run here. Process-wide; 0 restores the probe's answer. */
-void sp_test_set_uring_withheld(uint32_t features);
+ *  degraded forms run here; SP_TEST_NO_PROVIDE_BUFFERS makes the opcode probe miss an opcode.
+ *  Process-wide; 0 restores the probe's answer. Returns the previous value. */
+uint32_t sp_test_set_uring_withheld(uint32_t features);
+#define SP_TEST_NO_PROVIDE_BUFFERS 0x80000000u
 
 /* ---- posting ------------------------------------------------------------------------------- */
 

@@ -52,7 +52,7 @@ int cts_io_uring_denied_by_env(void) {
 /* SPINDLE_TEST_URING_WITHHELD=<SP_FEAT_* bits>: the io_uring backend acts as on an older kernel
  * (no multishot poll, recv/accept, or buffer rings), so the degraded forms run the I/O suites here
  * (scripts/test.sh). Declared here: this target does not depend on CSpindle's headers. */
-void sp_test_set_uring_withheld(unsigned features);
+unsigned sp_test_set_uring_withheld(unsigned features);
 
 __attribute__((constructor)) static void cts_withhold_from_env(void) {
     const char *v = getenv("SPINDLE_TEST_URING_WITHHELD");

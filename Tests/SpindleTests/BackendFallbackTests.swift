@@ -67,6 +67,28 @@ extension EngineSuites {
             }
         }
 
+        /// A kernel whose io_uring lacks an opcode the engine submits (faked: PROVIDE_BUFFERS withheld)
+        /// is found by the probe at start: `auto` falls back to epoll saying which opcode, and a
+        /// configuration that insists on io_uring is refused with the same words — never a failure later.
+        @Test(.disabled(if: ioUringDenied, "io_uring is denied in this process"))
+        func aMissingOpcodeIsFoundAtStart() throws {
+            let before = sp_test_set_uring_withheld(uringWithheld | SP_TEST_NO_PROVIDE_BUFFERS)
+            defer { sp_test_set_uring_withheld(before) }
+            let lines = Locked<[String]>([])
+            var logger = Logger(label: "spindle.test") { _ in CapturingLogHandler(lines) }
+            logger.logLevel = .info
+            var builder = Engine.Builder(configuration: testConfig(backend: .auto), logger: logger)
+            _ = try builder.register(Tick.self) { _, _ in }
+            let engine = try builder.start()
+            #expect(engine.backend == .epoll)
+            _ = engine.stop()
+            #expect(lines.withLock { $0 }.contains { $0.contains("IORING_OP_PROVIDE_BUFFERS") && $0.contains("falling back to epoll") },
+                    "\(lines.withLock { $0 })")
+            var insist = Engine.Builder(configuration: testConfig(backend: .ioUring), logger: logger)
+            _ = try insist.register(Tick.self) { _, _ in }
+            #expect { _ = try insist.start() } throws: { "\($0)".contains("IORING_OP_PROVIDE_BUFFERS") }
+        }
+
         /// With io_uring denied, `auto` gives the same I/O sources on epoll: a periodic timer, a pipe
         /// watch, and a TCP echo over loopback, each with its exact counts.
         @Test func ioSourcesWorkOnTheFallbackWhereIOUringIsDenied() async {
