@@ -12,7 +12,7 @@ extension TestEngine {
     }
 
     /// The counts of (`worker`, `lane`): enqueued, rejected, dropped, handled, failed, pending
-    /// (``Spindle/Engine/stats(worker:lane:)``). Exact between steps.
+    /// (`Engine.stats(worker:lane:)`). Exact between steps.
     public func stats(worker: WorkerID, lane: Lane) -> LaneStats {
         engine.stats(worker: worker, lane: lane)
     }
@@ -37,7 +37,7 @@ extension TestEngine {
         engine._pendingEvents(kind, worker: worker.rawValue, lane: lane.index)
     }
 
-    /// Runs `body` with `worker`'s copy of a per-worker state (``Spindle/Engine/Builder/coreLocal(_:)``),
+    /// Runs `body` with `worker`'s copy of a per-worker state (`Engine.Builder.coreLocal(_:)`),
     /// between steps — to check what handlers did, or to set a state up before posting.
     ///
     /// ```swift

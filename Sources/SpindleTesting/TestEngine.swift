@@ -3,8 +3,8 @@
 /// A deterministic engine for handler tests: the real engine's scheduler, lanes and rings, run on
 /// the test's own thread, one round at a time, with a clock that moves only when the test says so.
 ///
-/// Build it from the same ``Spindle/Engine/Builder`` a service uses — the same handlers, the same
-/// per-worker state, the same ``Spindle/WorkerContext`` API — and instead of starting threads,
+/// Build it from the same `Engine.Builder` a service uses — the same handlers, the same
+/// per-worker state, the same `WorkerContext` API — and instead of starting threads,
 /// drive it: ``step()`` runs one scheduler round on every worker, ``runUntilIdle(maxSteps:)``
 /// runs rounds until nothing is left, ``advance(by:maxSteps:)`` moves the clock and fires timers
 /// in deadline order. Between steps, read the lanes (``depth(worker:lane:)``,
@@ -30,9 +30,9 @@
 /// in a round is what a real worker does in a round with the same events queued.
 ///
 /// **One thread.** Nothing runs unless the test calls ``step()``, ``runUntilIdle(maxSteps:)``,
-/// ``advance(by:maxSteps:)`` or ``shutdown()``; handlers run on the calling thread. A
+/// ``advance(by:maxSteps:)`` or ``shutdown(deadline:)``; handlers run on the calling thread. A
 /// `TestEngine` is not `Sendable`: drive it from one thread. (``engine`` is an ordinary
-/// ``Spindle/Engine`` for code under test that posts to one; posts from other threads are queued
+/// `Engine` for code under test that posts to one; posts from other threads are queued
 /// like any foreign post and handled when the test steps.)
 ///
 /// **What differs.** No CPU pinning, no NUMA placement, no sleeping and waking (a test engine
@@ -40,14 +40,14 @@
 /// refused when the test engine is made. Host rules are not checked, so a production profile's
 /// configuration (say, 16 workers) can be tested on a 2-core laptop.
 public final class TestEngine {
-    /// The engine, for code under test that posts to an ``Spindle/Engine``: posting, stats and
-    /// ``Spindle/Engine/shutdownBlocking(deadline:)`` behave as on a running engine, except that
+    /// The engine, for code under test that posts to an `Engine`: posting, stats and
+    /// `Engine.shutdownBlocking(deadline:)` behave as on a running engine, except that
     /// nothing is handled until the test steps.
     public let engine: Engine
 
     /// Starts a test engine from `builder`: each worker's per-worker state is built on the
     /// calling thread, and the builder's timers are armed on the test clock, which starts at zero.
-    /// - Throws: ``Spindle/SpindleError`` for a configuration that breaks a rule, or an I/O source
+    /// - Throws: `SpindleError` for a configuration that breaks a rule, or an I/O source
     ///   other than a timer (`invalidConfiguration`, naming the source).
     public init(_ builder: Engine.Builder) throws(SpindleError) {
         self.engine = try builder._startManual()
@@ -59,11 +59,11 @@ public final class TestEngine {
     /// The configuration the engine runs with.
     public var configuration: Engine.Configuration { engine.configuration }
 
-    /// Posts an inline event from outside the engine, as ``Spindle/Engine/post(_:as:lane:to:)``
+    /// Posts an inline event from outside the engine, as `Engine.post(_:as:lane:to:)`
     /// does from a thread that is not a worker (the destination's foreign-post ring). It is
     /// handled when the test steps.
-    /// - Throws: ``Spindle/PostError`` (`laneFull` on a full `reject` lane, `stopped` after
-    ///   ``shutdown()``, `noSuchWorker`).
+    /// - Throws: `PostError` (`laneFull` on a full `reject` lane, `stopped` after
+    ///   ``shutdown(deadline:)``, `noSuchWorker`).
     @discardableResult
     public func post<E: InlineEvent>(_ event: E, as kind: EventKind<E>, lane: Lane, to destination: Destination)
         throws(PostError) -> PostResult
@@ -72,7 +72,7 @@ public final class TestEngine {
     }
 
     /// Posts a boxed event from outside the engine (see ``post(_:as:lane:to:)-(E,_,_,_)``).
-    /// - Throws: ``Spindle/PostError``.
+    /// - Throws: `PostError`.
     @discardableResult
     public func post<E: Event>(_ event: E, as kind: EventKind<E>, lane: Lane, to destination: Destination)
         throws(PostError) -> PostResult
@@ -134,7 +134,7 @@ public final class TestEngine {
         throw TestEngineError(steps: maxSteps, what: "runUntilIdle", lanes: engine.stallReport())
     }
 
-    /// Stops the engine as ``Spindle/Engine/shutdown(deadline:)`` does, on the calling thread:
+    /// Stops the engine as `Engine.shutdown(deadline:)` does, on the calling thread:
     /// posts from outside are refused from now on, the lanes are drained (handlers may still post)
     /// and each worker's per-worker state is destroyed. Timers do not fire: the clock stays.
     /// Idempotent.
@@ -157,7 +157,7 @@ public struct TestEngineError: Error, Sendable, CustomStringConvertible {
     public var steps: Int
     /// The call that ran out of steps (`runUntilIdle`, `advance(by:)`).
     public var what: String
-    /// One line per worker: what each lane still holds (``Spindle/Engine/stallReport()``).
+    /// One line per worker: what each lane still holds (`Engine.stallReport()`).
     public var lanes: String
 
     /// "runUntilIdle: still busy after 1000000 steps; …"
