@@ -12,13 +12,16 @@ extension Engine.Builder {
     @_spi(Testing)
     public func _startManual() throws(SpindleError) -> Engine {
         if let io = sources.first(where: { $0.spec.kind != SP_SOURCE_TIMER.rawValue }) {
-            throw SpindleError(.invalidConfiguration,
-                "\(io.handle.label): a test engine runs timers only (fd watches, signals, TCP and UDP need a real engine); fix: post its events to the handler as ordinary events, or test it on a real engine")
+            throw SpindleError(
+                .invalidConfiguration,
+                "\(io.handle.label): a test engine runs timers only (fd watches, signals, TCP and UDP need a real engine); fix: post its events to the handler as ordinary events, or test it on a real engine"
+            )
         }
         try configuration.validate(host: false)
         var raw = try configuration.cValue()
-        let core = EngineCore(entries: entries, factories: factories, errorHook: errorHook,
-                              laneNames: configuration.lanes.map(\.name), sources: sources)
+        let core = EngineCore(
+            entries: entries, factories: factories, errorHook: errorHook,
+            laneNames: configuration.lanes.map(\.name), sources: sources)
         var cb = core.callbacks
         var err: Int32 = 0
         var msg = [CChar](repeating: 0, count: 512)
@@ -28,7 +31,10 @@ extension Engine.Builder {
         if let failed = sources.first(where: { $0.handle.armError.withLock { $0 } != nil }) {
             sp_engine_shutdown(handle, sp_now_ns())
             sp_engine_destroy(handle)
-            throw SpindleError(.startFailed, "\(failed.handle.label) on worker \(failed.handle.worker.rawValue): \(failed.handle.armError.withLock { $0 } ?? "")")
+            throw SpindleError(
+                .startFailed,
+                "\(failed.handle.label) on worker \(failed.handle.worker.rawValue): \(failed.handle.armError.withLock { $0 } ?? "")"
+            )
         }
         let engine = Engine(handle: handle, core: core, configuration: configuration, builderID: builderID)
         for s in sources { s.handle.attach(engine) }
@@ -48,9 +54,11 @@ extension Engine {
     public func _manualRound(worker: Int) -> (handled: Int, delivered: Int) {
         precondition(_isManual, "a round can be run by hand only on a test engine")
         precondition(worker >= 0 && worker < workerCount, "worker \(worker): the engine has \(workerCount) workers")
-        var handled: UInt32 = 0, delivered: UInt32 = 0
+        var handled: UInt32 = 0
+        var delivered: UInt32 = 0
         let rc = sp_manual_round(handle, UInt32(worker), &handled, &delivered)
-        precondition(rc != SP_EWORKER_THREAD.rawValue, "a test engine cannot be run from inside one of its own handlers")
+        precondition(
+            rc != SP_EWORKER_THREAD.rawValue, "a test engine cannot be run from inside one of its own handlers")
         return (Int(handled), Int(delivered))
     }
 
@@ -98,7 +106,8 @@ extension Engine {
     }
 
     private func _loadInline<E>(_ raw: UnsafeRawPointer, as type: E.Type) -> E {
-        let copy = UnsafeMutableRawPointer.allocate(byteCount: MemoryLayout<E>.size, alignment: MemoryLayout<E>.alignment)
+        let copy = UnsafeMutableRawPointer.allocate(
+            byteCount: MemoryLayout<E>.size, alignment: MemoryLayout<E>.alignment)
         defer { copy.deallocate() }
         copy.copyMemory(from: raw, byteCount: MemoryLayout<E>.size)
         return copy.load(as: E.self)
@@ -123,10 +132,13 @@ extension Engine {
 
     /// Runs `body` with `worker`'s copy of a per-worker state, between rounds.
     @_spi(Testing)
-    public func _withState<State, R>(_ state: CoreLocal<State>, worker: Int, _ body: (inout State) throws -> R) rethrows -> R {
+    public func _withState<State, R>(_ state: CoreLocal<State>, worker: Int, _ body: (inout State) throws -> R) rethrows
+        -> R
+    {
         precondition(_isManual, "per-worker state can be read from outside only on a test engine")
-        precondition(state.index < core.factories.count && core.factories[state.index].stateType == ObjectIdentifier(State.self),
-                     "CoreLocal<\(State.self)> was made by another builder")
+        precondition(
+            state.index < core.factories.count && core.factories[state.index].stateType == ObjectIdentifier(State.self),
+            "CoreLocal<\(State.self)> was made by another builder")
         guard let w = sp_manual_worker(handle, UInt32(worker)), let raw = sp_worker_userdata(w) else {
             preconditionFailure("worker \(worker): the engine has \(workerCount) workers (or it has shut down)")
         }

@@ -38,7 +38,8 @@ extension TestEngine {
         func settle() throws(TestEngineError) {
             while true {
                 guard budget > 0 else {
-                    throw TestEngineError(steps: maxSteps, what: "advance(by: \(duration))", lanes: engine.stallReport())
+                    throw TestEngineError(
+                        steps: maxSteps, what: "advance(by: \(duration))", lanes: engine.stallReport())
                 }
                 budget -= 1
                 if !stepReportingProgress().progress { return }

@@ -46,8 +46,9 @@ extension TestEngine {
     public func withState<State, R>(_ state: CoreLocal<State>, on worker: WorkerID, _ body: (inout State) throws -> R)
         rethrows -> R
     {
-        precondition(worker.rawValue >= 0 && worker.rawValue < workerCount,
-                     "\(worker): the test engine has \(workerCount) workers")
+        precondition(
+            worker.rawValue >= 0 && worker.rawValue < workerCount,
+            "\(worker): the test engine has \(workerCount) workers")
         return try engine._withState(state, worker: worker.rawValue, body)
     }
 

@@ -107,7 +107,8 @@ public final class TestEngine {
 
     /// One step; `progress` is false when nothing was handled and no timer event entered a lane.
     func stepReportingProgress() -> (handled: Int, progress: Bool) {
-        var handled = 0, delivered = 0
+        var handled = 0
+        var delivered = 0
         for w in 0..<workerCount {
             let r = engine._manualRound(worker: w)
             handled += r.handled

@@ -17,14 +17,19 @@ struct Firing: Equatable, CustomStringConvertible {
         let all = Mutex<[Firing]>([])
         func note(_ name: String, _ t: TimerEvent) {
             all.withLock {
-                $0.append(Firing(name: name, deadline: .nanoseconds(Int64(t.deadlineNanoseconds)), lateness: t.lateness,
-                                 coalesced: t.coalesced, cancelled: t.isCancelled))
+                $0.append(
+                    Firing(
+                        name: name, deadline: .nanoseconds(Int64(t.deadlineNanoseconds)), lateness: t.lateness,
+                        coalesced: t.coalesced, cancelled: t.isCancelled))
             }
         }
         var list: [Firing] { all.withLock { $0 } }
     }
 
-    struct Start: InlineEvent { var delay: Int64; var tag: UInt64 }
+    struct Start: InlineEvent {
+        var delay: Int64
+        var tag: UInt64
+    }
     struct Cancel: InlineEvent { var tag: UInt64 }
 
     /// Builder timers (one-shots at 5 and 2 ms, a periodic every 3 ms) and a run-time timer a
@@ -33,7 +38,8 @@ struct Firing: Equatable, CustomStringConvertible {
     @Test func timersFireInDeadlineOrder() throws {
         let f = Firings()
         var builder = Engine.Builder(configuration: oneWorker())
-        let critical = try builder.lane(named: "critical"), normal = try builder.lane(named: "normal")
+        let critical = try builder.lane(named: "critical")
+        let normal = try builder.lane(named: "normal")
         let expiries = try builder.timers(lane: normal) { t, _ in f.note("runtime \(t.tag)", t) }
         try builder.timer(after: .milliseconds(5), lane: critical) { t, _ in f.note("after 5", t) }
         try builder.timer(after: .milliseconds(2), lane: normal) { t, ctx in
@@ -47,8 +53,10 @@ struct Firing: Equatable, CustomStringConvertible {
         try test.advance(by: .milliseconds(10))
 
         let ms = Duration.milliseconds
-        let expected = [("after 2", 2), ("every 3", 3), ("runtime 42", 4), ("after 5", 5), ("every 3", 6), ("every 3", 9)]
-            .map { Firing(name: $0.0, deadline: ms($0.1), lateness: .zero, coalesced: 0) }
+        let expected = [
+            ("after 2", 2), ("every 3", 3), ("runtime 42", 4), ("after 5", 5), ("every 3", 6), ("every 3", 9),
+        ]
+        .map { Firing(name: $0.0, deadline: ms($0.1), lateness: .zero, coalesced: 0) }
         #expect(f.list == expected)
         #expect(test.now == .milliseconds(10))
         #expect(test.nextTimerDeadline == .milliseconds(12))  // the periodic one only: the one-shots ended

@@ -69,12 +69,18 @@ import Testing
         try test.post(Seed(n: 1_000), as: testSeed, lane: Lane(index: 3), to: .worker(WorkerID(0)))
         try test.runUntilIdle()
 
-        let real = realOrder.all, simulated = testOrder.all
+        let real = realOrder.all
+        let simulated = testOrder.all
         #expect(real.count > 1_650)  // the seed's backlog (1,650) and what its handlers posted
         #expect(simulated.count == real.count)
         if let i = zip(real, simulated).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset {
-            func show(_ a: [UInt64]) -> String { a[max(0, i - 3)..<min(a.count, i + 4)].map { "lane \($0 >> 32) #\($0 & 0xFFFF_FFFF)" }.joined(separator: ", ") }
-            Issue.record("orders differ first at event \(i) of \(real.count): real engine \(show(real)); test engine \(show(simulated))")
+            func show(_ a: [UInt64]) -> String {
+                a[max(0, i - 3)..<min(a.count, i + 4)].map { "lane \($0 >> 32) #\($0 & 0xFFFF_FFFF)" }.joined(
+                    separator: ", ")
+            }
+            Issue.record(
+                "orders differ first at event \(i) of \(real.count): real engine \(show(real)); test engine \(show(simulated))"
+            )
         }
     }
 }

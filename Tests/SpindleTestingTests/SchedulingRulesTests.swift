@@ -6,7 +6,10 @@ import Testing
 /// A handler's own kind, for a handler that posts to itself.
 final class KindBox: Sendable { let kind = Mutex<EventKind<Job>?>(nil) }
 
-struct Job: InlineEvent { var seq: UInt32; var posts: UInt32 = 0 }
+struct Job: InlineEvent {
+    var seq: UInt32
+    var posts: UInt32 = 0
+}
 
 /// One worker on CPU 0 with the embedded default's four lanes (critical strict 64, high 8,
 /// normal 4, bulk 1; max batch 32; capacity 4096). Host rules are not checked by a test engine.
@@ -45,7 +48,9 @@ typealias Log = [(lane: Int, seq: UInt32)]
     @Test func strictLaneFirst() throws {
         let r = try rig(oneWorker())
         for i in 0..<10 { try r.test.post(Job(seq: UInt32(i)), as: r.job, lane: r.lane(3), to: .worker(WorkerID(0))) }
-        for i in 0..<5 { try r.test.post(Job(seq: UInt32(100 + i)), as: r.job, lane: r.lane(0), to: .worker(WorkerID(0))) }
+        for i in 0..<5 {
+            try r.test.post(Job(seq: UInt32(100 + i)), as: r.job, lane: r.lane(0), to: .worker(WorkerID(0)))
+        }
         #expect(r.test.depth(worker: WorkerID(0), lane: r.lane(3)) == 10)
         #expect(r.test.step() == 15)
         #expect(r.handled().map(\.lane) == Array(repeating: 0, count: 5) + Array(repeating: 3, count: 10))
@@ -56,7 +61,8 @@ typealias Log = [(lane: Int, seq: UInt32)]
     /// 100 critical and 100 bulk jobs take two rounds: budget, quantum, the rest of both.
     @Test func strictBudgetPerRound() throws {
         let config = oneWorker()
-        guard case .strict(let budget) = config.lanes[0].policy, case .weighted(let weight) = config.lanes[3].policy else {
+        guard case .strict(let budget) = config.lanes[0].policy, case .weighted(let weight) = config.lanes[3].policy
+        else {
             Issue.record("the embedded default's lanes changed")
             return
         }
@@ -70,7 +76,9 @@ typealias Log = [(lane: Int, seq: UInt32)]
         #expect(r.handled().map(\.lane) == Array(repeating: 0, count: budget) + Array(repeating: 3, count: quantum))
         r.test.step()
         let second = r.handled().dropFirst(budget + quantum).map(\.lane)
-        #expect(second == Array(repeating: 0, count: 100 - budget) + Array(repeating: 3, count: min(quantum, 100 - quantum)))
+        #expect(
+            second == Array(repeating: 0, count: 100 - budget) + Array(repeating: 3, count: min(quantum, 100 - quantum))
+        )
     }
 
     /// Deficit round robin: with high, normal and bulk all backlogged, every round hands each
@@ -86,7 +94,9 @@ typealias Log = [(lane: Int, seq: UInt32)]
         }
         let capacity = config.lanes[1].capacity
         for l in weighted {
-            for i in 0..<capacity { try r.test.post(Job(seq: UInt32(i)), as: r.job, lane: r.lane(l), to: .worker(WorkerID(0))) }
+            for i in 0..<capacity {
+                try r.test.post(Job(seq: UInt32(i)), as: r.job, lane: r.lane(l), to: .worker(WorkerID(0)))
+            }
         }
         let rounds = capacity / quanta[0]  // the highest-weight lane stays backlogged throughout
         var perRound: [[Int]] = []
@@ -101,7 +111,9 @@ typealias Log = [(lane: Int, seq: UInt32)]
         let totals = weighted.map { l in r.handled().filter { $0.lane == l }.count }
         #expect(totals == quanta.map { $0 * rounds })
         // Every lane's events in the order posted (one producer, one lane, one destination).
-        for l in weighted { #expect(r.handled().filter { $0.lane == l }.map(\.seq) == (0..<UInt32(totals[l - 1])).map { $0 }) }
+        for l in weighted {
+            #expect(r.handled().filter { $0.lane == l }.map(\.seq) == (0..<UInt32(totals[l - 1])).map { $0 })
+        }
     }
 
     /// Bounded batches: a weighted lane's handler that posts to the strict lane is followed by
@@ -115,7 +127,10 @@ typealias Log = [(lane: Int, seq: UInt32)]
             if q.symbol % 10 == 9 { try ctx.post(Job(seq: q.symbol), as: strict, lane: Lane(index: 0)) }
         }
         let test = try TestEngine(builder)
-        for i in 0..<30 { try test.post(Quote(symbol: UInt32(i), bid: 0, ask: 0), as: job, lane: Lane(index: 3), to: .worker(WorkerID(0))) }
+        for i in 0..<30 {
+            try test.post(
+                Quote(symbol: UInt32(i), bid: 0, ask: 0), as: job, lane: Lane(index: 3), to: .worker(WorkerID(0)))
+        }
         #expect(test.step() == 33)
         var expected: Log = []
         for i in 0..<30 {
@@ -148,9 +163,12 @@ typealias Log = [(lane: Int, seq: UInt32)]
 
     /// A full `reject` lane refuses the post, as on a real engine: capacity, then `laneFull`.
     @Test func fullLaneRejects() throws {
-        let r = try rig(oneWorker(lanes: [.init(name: "only", policy: .weighted(weight: 1), capacity: 64, maxBatch: 8)]))
+        let r = try rig(
+            oneWorker(lanes: [.init(name: "only", policy: .weighted(weight: 1), capacity: 64, maxBatch: 8)]))
         for i in 0..<64 { try r.test.post(Job(seq: UInt32(i)), as: r.job, lane: r.lane(0), to: .worker(WorkerID(0))) }
-        #expect(throws: PostError.self) { try r.test.post(Job(seq: 64), as: r.job, lane: r.lane(0), to: .worker(WorkerID(0))) }
+        #expect(throws: PostError.self) {
+            try r.test.post(Job(seq: 64), as: r.job, lane: r.lane(0), to: .worker(WorkerID(0)))
+        }
         #expect(r.test.stats(worker: WorkerID(0), lane: r.lane(0)).rejected == 1)
         #expect(r.test.step() == 8)  // one quantum: weight 1 × max batch 8
         #expect(try r.test.runUntilIdle() == 56)
@@ -160,7 +178,9 @@ typealias Log = [(lane: Int, seq: UInt32)]
     @Test func runUntilIdleIsBounded() throws {
         var builder = Engine.Builder(configuration: oneWorker())
         let box = KindBox()
-        let again = try builder.register(Job.self) { job, ctx in try ctx.post(job, as: box.kind.withLock { $0! }, lane: ctx.lane) }
+        let again = try builder.register(Job.self) { job, ctx in
+            try ctx.post(job, as: box.kind.withLock { $0! }, lane: ctx.lane)
+        }
         box.kind.withLock { $0 = again }
         let test = try TestEngine(builder)
         try test.post(Job(seq: 0), as: again, lane: Lane(index: 2), to: .worker(WorkerID(0)))
