@@ -161,6 +161,32 @@ typealias Log = [(lane: Int, seq: UInt32)]
         #expect(expected.allSatisfy { !$0.isEmpty })  // 64 keys reach every worker
     }
 
+    /// A handler's post to another worker takes that pair's ring and is published when its batch
+    /// ends: the other worker handles it in the same step when it comes later (worker 1 after
+    /// worker 0), else in the next step.
+    @Test func crossWorkerPostsFollowTheStepOrder() throws {
+        var config = oneWorker()
+        config.cpus = [0, 1]
+        var builder = Engine.Builder(configuration: config)
+        let seen = builder.coreLocal { _ in [UInt32]() }
+        let box = KindBox()
+        let relay = try builder.register(Job.self, using: seen) { job, seen, ctx in
+            seen.append(job.seq)
+            guard job.posts > 0 else { return }
+            let next = Job(seq: job.seq + 1, posts: job.posts - 1)
+            try ctx.post(next, as: box.kind.withLock { $0! }, lane: ctx.lane, to: .worker(WorkerID(1 - ctx.worker.rawValue)))
+        }
+        box.kind.withLock { $0 = relay }
+        let test = try TestEngine(builder)
+        try test.post(Job(seq: 0, posts: 3), as: relay, lane: Lane(index: 2), to: .worker(WorkerID(0)))
+        #expect(test.step() == 2)  // worker 0 handles 0; worker 1, later in the step, handles 1
+        #expect(test.depth(worker: WorkerID(0), lane: Lane(index: 2)) == 1)  // 2, posted by worker 1
+        #expect(test.step() == 2)
+        #expect(test.step() == 0)
+        #expect(test.withState(seen, on: WorkerID(0)) { $0 } == [0, 2])
+        #expect(test.withState(seen, on: WorkerID(1)) { $0 } == [1, 3])
+    }
+
     /// A full `reject` lane refuses the post, as on a real engine: capacity, then `laneFull`.
     @Test func fullLaneRejects() throws {
         let r = try rig(
