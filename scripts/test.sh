@@ -44,7 +44,8 @@ if [ $# -eq 0 ]; then
   rm -f "$log"
 fi
 # The DocC documentation of every public module builds with no warning and documents every
-# public symbol (~1 min; one line unless it fails, then each warning and undocumented symbol).
+# public symbol (~2 min on a loaded 2-core machine; one line unless it fails, then each warning and
+# undocumented symbol).
 if [ $# -eq 0 ]; then
   log=$(mktemp)
   if ! scripts/docs-check.sh >"$log" 2>&1; then
