@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .library(name: "Spindle", targets: ["Spindle"]),
         .library(name: "SpindleProfiles", targets: ["SpindleProfiles"]),
+        .library(name: "SpindleTesting", targets: ["SpindleTesting"]),
         .library(name: "SpindleBench", targets: ["SpindleBench"]),
         .executable(name: "spindle", targets: ["spindle"]),
     ],
@@ -19,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        // `swift package generate-documentation` (scripts/docs-check.sh); a plugin, linked into nothing.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // The system libraries: SwiftPM finds them with pkg-config and, when one is missing, says
@@ -45,6 +48,9 @@ let package = Package(
             name: "SpindleProfiles",
             dependencies: ["Spindle", "CSpindle", .product(name: "TOMLKit", package: "TOMLKit")]
         ),
+        // A deterministic engine for users' handler tests: the real core on the test's thread, a
+        // manual clock (CSupport/manual.c behind Spindle's `Testing` SPI).
+        .target(name: "SpindleTesting", dependencies: ["Spindle"]),
         // Counts every malloc in the process: linked into bench executables and tests only.
         .target(name: "CMallocCounter"),
         // Raw C peers for the harness: the physical limits Spindle is compared with.
@@ -68,5 +74,6 @@ let package = Package(
         .testTarget(name: "SpindleTests", dependencies: ["Spindle", "CSpindle", "CMallocCounter", "CTestSupport"]),
         .testTarget(name: "SpindleProfilesTests", dependencies: ["SpindleProfiles", "Spindle", "CSpindle", "CMallocCounter"]),
         .testTarget(name: "SpindleBenchTests", dependencies: ["SpindleBench", "Spindle"]),
+        .testTarget(name: "SpindleTestingTests", dependencies: ["SpindleTesting", "Spindle"]),
     ]
 )

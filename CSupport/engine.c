@@ -231,7 +231,7 @@ static sp_worker *sp_worker_create(sp_engine *e, uint32_t id, char *msg, size_t 
     return w;
 }
 
-static void sp_engine_free(sp_engine *e) {
+void sp_engine_free(sp_engine *e) {
     if (e->workers) {
         for (uint32_t i = 0; i < e->worker_count; i++) sp_worker_free(e, e->workers[i]);
         free(e->workers);
@@ -256,14 +256,10 @@ static const sp_backend_ops *sp_pick_backend(sp_engine *e, char *msg, size_t len
 
 const char *sp_engine_backend_note(const sp_engine *e) { return e->backend_note; }
 
-sp_engine *sp_engine_start(const sp_config *cfg, const sp_callbacks *cb, int *err, char *msg, size_t len) {
-    int dummy;
-    if (!err) err = &dummy;
-    int rc = sp_config_validate(cfg, 1, msg, len);
-    if (rc != SP_OK) {
-        *err = rc;
-        return NULL;
-    }
+/* An engine, its workers and their rings, without threads and without a backend: what
+ * sp_engine_start starts, and what the manual engine (manual.c) runs on the caller's thread.
+ * The configuration must have been validated. */
+sp_engine *sp_engine_alloc(const sp_config *cfg, const sp_callbacks *cb, int *err, char *msg, size_t len) {
     sp_barrier_init();
     sp_engine *e = calloc(1, sizeof *e);
     if (!e) {
@@ -281,12 +277,6 @@ sp_engine *sp_engine_start(const sp_config *cfg, const sp_callbacks *cb, int *er
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&e->cond, &ca);
     pthread_condattr_destroy(&ca);
-    e->backend = sp_pick_backend(e, msg, len);
-    if (!e->backend) {
-        *err = SP_EURING;
-        sp_engine_free(e);
-        return NULL;
-    }
     e->workers = calloc(e->worker_count, sizeof *e->workers);
     if (!e->workers) {
         *err = SP_ENOMEM;
@@ -324,6 +314,25 @@ sp_engine *sp_engine_start(const sp_config *cfg, const sp_callbacks *cb, int *er
                     atomic_store_explicit(&e->workers[d]->lanes[l].in[s], r, memory_order_relaxed);
                     e->workers[s]->fast.out[l * e->worker_count + d] = (sp_spsc_producer *)r;
                 }
+    }
+    return e;
+}
+
+sp_engine *sp_engine_start(const sp_config *cfg, const sp_callbacks *cb, int *err, char *msg, size_t len) {
+    int dummy;
+    if (!err) err = &dummy;
+    int rc = sp_config_validate(cfg, 1, msg, len);
+    if (rc != SP_OK) {
+        *err = rc;
+        return NULL;
+    }
+    sp_engine *e = sp_engine_alloc(cfg, cb, err, msg, len);
+    if (!e) return NULL;
+    e->backend = sp_pick_backend(e, msg, len);
+    if (!e->backend) {
+        *err = SP_EURING;
+        sp_engine_free(e);
+        return NULL;
     }
     uint32_t started = 0;
     for (; started < e->worker_count; started++) {
@@ -377,7 +386,7 @@ static void sp_wake_blocked_producers(sp_engine *e) {
 
 /* Releases boxed payloads nobody will handle. Slots stay in the ring (pending stays exact); the
  * RELEASED flag keeps a later pass from releasing them twice. */
-static void sp_release_pending(sp_engine *e) {
+void sp_release_pending(sp_engine *e) {
     if (!e->cb.release) return;
     for (uint32_t w = 0; w < e->worker_count; w++) {
         sp_worker *wk = e->workers[w];
@@ -415,6 +424,7 @@ static void sp_release_pending(sp_engine *e) {
 int sp_engine_shutdown(sp_engine *e, uint64_t deadline_ns) {
     sp_worker *self = sp_tls_worker;
     if (self && self->engine == e) return SP_EWORKER_THREAD;
+    if (e->manual) return sp_manual_shutdown(e, deadline_ns); /* no threads: drained here (manual.c) */
     pthread_mutex_lock(&e->lock);
     if (e->shut_down) {
         pthread_mutex_unlock(&e->lock);

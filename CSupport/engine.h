@@ -122,9 +122,16 @@ struct sp_engine {
     _Atomic uint64_t ring_bytes;
     _Atomic uint64_t tune_gen; /* bumped by sp_engine_retune */
     char backend_note[160]; /* why io_uring was not used (empty when it is) */
+    /* A manual engine (manual.c, SpindleTesting): no threads; the caller runs each round and
+     * moves the clock its timers run on. Never set on an engine sp_engine_start made. */
+    uint32_t manual;
+    _Atomic uint64_t manual_now;
 };
 
 /* engine.c */
+sp_engine *sp_engine_alloc(const sp_config *cfg, const sp_callbacks *cb, int *err, char *msg, size_t len);
+void sp_engine_free(sp_engine *e);
+void sp_release_pending(sp_engine *e);
 sp_spsc *sp_engine_pair_ring_slow(sp_worker *src, sp_worker *dst, uint32_t lane);
 
 /* The SPSC ring src → dst for a lane (created on first use by the slow path). Only src's thread
@@ -139,6 +146,9 @@ void sp_wake_all(sp_engine *e);
 void sp_eventfd_wake(sp_worker *d); /* one eventfd write (retried on EINTR) */
 void *sp_map_on_node(size_t bytes, int node, uint32_t numa_policy);
 void sp_unmap(void *p, size_t bytes);
+
+/* manual.c */
+int sp_manual_shutdown(sp_engine *e, uint64_t deadline_ns);
 
 /* worker.c */
 void *sp_worker_main(void *arg);

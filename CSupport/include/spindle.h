@@ -59,7 +59,8 @@ const char *sp_strerror(int code);
 typedef enum sp_lane_policy { SP_POLICY_STRICT = 0, SP_POLICY_WEIGHTED = 1 } sp_lane_policy;
 typedef enum sp_on_full { SP_ON_FULL_REJECT = 0, SP_ON_FULL_DROP = 1, SP_ON_FULL_BLOCK = 2 } sp_on_full;
 typedef enum sp_numa_policy { SP_NUMA_LOCAL = 0, SP_NUMA_INTERLEAVE = 1, SP_NUMA_NONE = 2 } sp_numa_policy;
-typedef enum sp_backend { SP_BACKEND_AUTO = 0, SP_BACKEND_IO_URING = 1, SP_BACKEND_EPOLL = 2 } sp_backend;
+typedef enum sp_backend { SP_BACKEND_AUTO = 0, SP_BACKEND_IO_URING = 1, SP_BACKEND_EPOLL = 2, SP_BACKEND_MANUAL = 3 } sp_backend;
+/* SP_BACKEND_MANUAL: what sp_engine_backend reports for a manual engine (never valid in a config). */
 
 typedef struct sp_lane_config {
     char name[SP_LANE_NAME_MAX];
@@ -380,6 +381,49 @@ uint64_t sp_engine_foreign_wakeups(const sp_engine *e, uint32_t worker);
  *  once per sleep); NULL removes it. */
 typedef void (*sp_sleep_hook)(void *context, uint32_t worker, uint64_t sleep_no);
 void sp_test_set_sleep_hook(sp_sleep_hook hook, void *context);
+
+/* ---- manual engine (SpindleTesting) ------------------------------------------------------------
+ * The real engine's workers, lanes, rings and scheduler with no thread: the caller's thread runs
+ * one worker's scheduler round at a time, and timers run on a clock the caller moves. Nothing here
+ * touches a real engine's loop. Timers are the only I/O source a manual engine accepts (any other
+ * is refused with SP_EINVAL and a message); host rules (CPUs present and allowed) are not checked,
+ * so a production configuration can be tested on any machine. Not thread-safe: one thread drives
+ * it (posts from other threads are accepted into the MPSC rings as usual). */
+
+/** Creates a manual engine: validates `cfg` (without host rules), builds every worker's state on
+ *  the calling thread (worker_started with the worker as the current one), clock at `now_ns`.
+ *  NULL on failure, with `*err` and one line in `msg`. Stop and free it like any engine
+ *  (sp_engine_shutdown drains it on the calling thread, then sp_engine_destroy). */
+sp_engine *sp_engine_start_manual(const sp_config *cfg, const sp_callbacks *cb, uint64_t now_ns, int *err, char *msg,
+                                  size_t msg_len);
+
+/** One scheduler round of worker `worker` on the calling thread, exactly as its thread would run
+ *  it: control requests (cancels), the round (strict lanes, then weighted lanes by DRR, bounded
+ *  batches), then the timers due at the engine's clock enter their lanes (in deadline order) —
+ *  handled at the next round, as a real worker reaps completions after its round. `*handled`:
+ *  events handled; `*delivered`: timer events that entered a lane. SP_EINVAL: not a manual
+ *  engine; SP_EBAD_WORKER; SP_EWORKER_THREAD: called from one of its handlers; SP_ESTOPPED: after
+ *  shutdown. */
+int sp_manual_round(sp_engine *e, uint32_t worker, uint32_t *handled, uint32_t *delivered);
+
+/** Sets a manual engine's clock (ns; never moves back: an earlier value is ignored). */
+void sp_manual_set_now(sp_engine *e, uint64_t now_ns);
+
+/** The earliest deadline of a timer armed on any worker of a manual engine (UINT64_MAX: none). */
+uint64_t sp_manual_next_deadline(const sp_engine *e);
+
+/** Copies up to `max` of the slots pending in (worker, lane) of a manual engine into `out`, in
+ *  ring order source by source (the worker's own queue, foreign posts, then each peer worker's
+ *  ring). Returns how many are pending (may exceed `max`). Boxed payloads are copied as pointers,
+ *  still owned by the ring. */
+uint32_t sp_manual_lane_slots(const sp_engine *e, uint32_t worker, uint32_t lane, sp_slot *out, uint32_t max);
+
+/** The worker `worker` of a manual engine (for reading its userdata between rounds), or NULL. */
+sp_worker *sp_manual_worker(const sp_engine *e, uint32_t worker);
+
+/** The clock timers of worker `w`'s engine run on: CLOCK_MONOTONIC ns, or a manual engine's
+ *  clock. Timer deadlines (sp_source_spec.first_ns) are absolute on this clock. */
+uint64_t sp_worker_now_ns(const sp_worker *w);
 
 /* ---- clock ------------------------------------------------------------------------------------ */
 

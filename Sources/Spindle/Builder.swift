@@ -70,7 +70,7 @@ extension Engine {
                     let p = raw.assumingMemoryBound(to: State.self)
                     p.deinitialize(count: 1)
                     p.deallocate()
-                }))
+                }, stateType: ObjectIdentifier(State.self)))
             return CoreLocal(index: factories.count - 1)
         }
 

@@ -5,7 +5,7 @@ extension Engine {
     /// spin time and io_uring settings. Mirrors the C core's `sp_config`.
     ///
     /// Build one by hand, take ``hostDefault`` (the embedded default), or load a compiled profile.
-    /// Every value is checked by ``validate()`` before an engine starts.
+    /// Every value is checked by ``validate(host:)`` before an engine starts.
     public struct Configuration: Sendable, Hashable {
         /// How a worker's memory is placed.
         public enum NUMAPolicy: UInt32, Sendable, Hashable, CaseIterable {

@@ -3,7 +3,7 @@ import Foundation
 
 /// A TCP connection the engine accepted. It lives on the worker its listener lives on; its events
 /// go to the listener's handler, in the listener's lane. Send and close from that worker's handlers
-/// (``WorkerContext/send(_:on:)``, ``WorkerContext/close(_:)``).
+/// (``WorkerContext/send(_:on:)-(UnsafeRawBufferPointer,_)``, ``WorkerContext/close(_:)``).
 public struct Connection: Hashable, Sendable, CustomStringConvertible {
     /// The worker the connection lives on.
     public let worker: WorkerID
@@ -64,7 +64,7 @@ public struct ConnectionEvent: ~Copyable {
         /// The last event of a connection: closed by us, EOF from the peer (no error), or ended by an
         /// error (reset: `ECONNRESET`). The engine closes the socket.
         case closed
-        /// One ``WorkerContext/send(_:on:)`` call completed (all its bytes, or ``ConnectionEvent/error``).
+        /// One ``WorkerContext/send(_:on:)-(UnsafeRawBufferPointer,_)`` call completed (all its bytes, or ``ConnectionEvent/error``).
         case sent
         /// The worker's receive buffers ran out; receiving resumes as handlers' batches give them back.
         case buffersExhausted
@@ -80,7 +80,7 @@ public struct ConnectionEvent: ~Copyable {
     public let error: POSIXErrorCode?
     /// `data`: bytes received; `sent`: bytes of the send call.
     public let byteCount: Int
-    /// `sent`: the sequence number ``WorkerContext/send(_:on:)`` returned.
+    /// `sent`: the sequence number ``WorkerContext/send(_:on:)-(UnsafeRawBufferPointer,_)`` returned.
     public let sequence: UInt64
     @usableFromInline let base: UnsafeRawPointer?
 

@@ -3,7 +3,7 @@ import Foundation
 
 /// A running Spindle engine: one pinned worker per configured CPU, each with its priority lanes.
 ///
-/// Post from any thread with ``post(_:as:lane:to:)``; stop with ``shutdown(deadline:)``.
+/// Post from any thread with ``post(_:as:lane:to:)-198vr``; stop with ``shutdown(deadline:)``.
 /// Several engines may live in one process; an engine that has shut down can be replaced by a new
 /// one. A trap in any handler ends the process.
 public final class Engine: Sendable {

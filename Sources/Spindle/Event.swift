@@ -12,7 +12,7 @@ public protocol Event: Sendable {}
 /// ```
 public protocol InlineEvent: Event, BitwiseCopyable {}
 
-/// The token ``Engine/Builder/register(_:handler:)`` returns for an event type: posts name it, so
+/// The token ``Engine/Builder/register(_:handler:)-3lxt3`` returns for an event type: posts name it, so
 /// the hot path does no cast and no lookup, and an event with no handler cannot be posted.
 @frozen
 public struct EventKind<E: Event>: Sendable, Hashable {

@@ -43,6 +43,8 @@ struct WorkerLocal {
 struct StateFactory: Sendable {
     let make: @Sendable (WorkerID) -> UnsafeMutableRawPointer
     let destroy: @Sendable (UnsafeMutableRawPointer) -> Void
+    /// `State`, so a reader of the state (SpindleTesting's `withState`) can check the type.
+    var stateType: ObjectIdentifier? = nil
 }
 
 /// Everything the C core calls back into: the immutable handler table, the state factories, the
@@ -109,7 +111,7 @@ final class EngineCore: @unchecked Sendable {
     func armSources(_ worker: OpaquePointer, _ id: Int) {
         for s in sources where s.handle.worker.rawValue == id {
             var spec = s.spec
-            if spec.kind == SP_SOURCE_TIMER.rawValue { spec.first_ns &+= sp_now_ns() }  // relative → absolute
+            if spec.kind == SP_SOURCE_TIMER.rawValue { spec.first_ns &+= sp_worker_now_ns(worker) }  // relative → absolute (the engine's clock)
             var sid: UInt64 = 0
             var msg = [CChar](repeating: 0, count: 256)
             let rc = s.address.withUnsafeBytes { addr in

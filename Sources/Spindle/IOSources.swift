@@ -36,6 +36,7 @@ public struct TimerEvent: Sendable, Hashable {
 
 /// Readiness conditions of a file descriptor (`poll(2)` bits).
 public struct PollEvents: OptionSet, Sendable, Hashable {
+    /// The `poll(2)` bits.
     public let rawValue: UInt32
     /// Creates a set from `poll(2)` bits.
     public init(rawValue: UInt32) { self.rawValue = rawValue }

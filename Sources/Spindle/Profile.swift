@@ -5,7 +5,7 @@ import CSpindle
 /// Opening checks size, magic, version, feature bits, CRC32C, the section table, every field's
 /// range and every cross-field rule before any value is used; a profile is refused, never
 /// half-used. Host rules (the CPUs exist here and are allowed, the host has not drifted since
-/// `detect`) are checked by ``checkHost(strict:)`` and by ``Engine/Configuration/init(profile:)``.
+/// `detect`) are checked by ``checkHost(strict:)`` and by ``Engine/Configuration/init(profile:warn:)-(String,_)``.
 ///
 /// A `Profile` is `~Copyable`: the mapping is closed exactly once, when the value is consumed.
 ///

@@ -51,7 +51,7 @@ extension WorkerContext {
         spec.kind = SP_SOURCE_TIMER.rawValue
         spec.lane = UInt32(kind.lane.index)
         spec.handler_kind = kind.index
-        spec.first_ns = sp_now_ns() &+ delay._clampedNanoseconds
+        spec.first_ns = sp_worker_now_ns(_worker) &+ delay._clampedNanoseconds
         spec.interval_ns = period?._clampedNanoseconds ?? 0
         spec.tag = tag
         if let period, spec.interval_ns < 1000 {

@@ -3,7 +3,7 @@ import CSpindle
 /// What a handler knows about where it runs, and how it posts from there.
 ///
 /// Passed `borrowing` and `~Copyable`, and not `Sendable`: it cannot leave the handler or cross
-/// threads. Posting through it takes the fastest paths: ``post(_:as:lane:)`` without a destination
+/// threads. Posting through it takes the fastest paths: ``post(_:as:lane:to:)-2oqwg`` without a destination
 /// goes to this worker's own queue (a plain per-thread queue, no atomics); with a destination it
 /// uses this worker's SPSC ring to that worker.
 public struct WorkerContext: ~Copyable {

@@ -33,6 +33,7 @@ public enum HostDetector {
 
     /// Reads the host under `root` ("/" for this machine) and derives a profile.
     /// - Parameters:
+    ///   - root: the file system root to read `/sys` and `/proc` under ("/", or a fixture tree).
     ///   - measure: measure the wake-up latency here and derive the spin time from it (only
     ///     meaningful for root "/").
     ///   - probeUring: probe io_uring features (this kernel's; off for fixture trees).

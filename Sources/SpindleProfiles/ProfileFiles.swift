@@ -7,7 +7,7 @@ import CSpindle
 import Spindle
 
 /// The operator's tools on files: compile, inspect, validate, diff. Each throws
-/// ``SpindleError`` with code ``SpindleError/Code/invalidProfile`` and one line.
+/// `SpindleError` with code `SpindleError.Code.invalidProfile` and one line.
 public enum ProfileFiles {
     /// Reads a whole file.
     public static func read(_ path: String) throws(SpindleError) -> [UInt8] {

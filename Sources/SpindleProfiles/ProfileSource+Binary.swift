@@ -4,7 +4,7 @@ import Spindle
 extension ProfileSource {
     /// Encodes the version 1.0 binary (wraps `sp_profile_encode`, which runs the loader's checks
     /// on the result: nothing that breaks a host-independent rule is ever returned).
-    /// - Throws: ``SpindleError`` naming `name`, the section, key, value, rule and fix.
+    /// - Throws: `SpindleError` naming `name`, the section, key, value, rule and fix.
     public func encode(name: String) throws(SpindleError) -> [UInt8] {
         var cfg = config
         var raw = host.cValue()
