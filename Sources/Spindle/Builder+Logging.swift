@@ -8,14 +8,18 @@ extension Engine.Builder {
     func _logStart(_ handle: OpaquePointer) {
         let backend = sp_engine_backend(handle) == SP_BACKEND_IO_URING.rawValue ? "io_uring" : "epoll"
         if configuration.backend == .auto && backend == "epoll" {
-            logger.warning("io_uring unavailable: falling back to epoll + eventfd", metadata: [
-                "spindle.backend": "epoll", "spindle.reason": "\(String(cString: sp_engine_backend_note(handle)))",
-            ])
+            logger.warning(
+                "io_uring unavailable: falling back to epoll + eventfd",
+                metadata: [
+                    "spindle.backend": "epoll", "spindle.reason": "\(String(cString: sp_engine_backend_note(handle)))",
+                ])
         }
         if backend == "io_uring" && !sources.isEmpty && sp_engine_features(handle) & SP_FEAT_MULTISHOT_POLL == 0 {
-            logger.warning("no multishot poll (kernel < 5.13): fd watches and signal sources re-arm a single-shot poll after every event", metadata: [
-                "spindle.backend": "io_uring",
-            ])
+            logger.warning(
+                "no multishot poll (kernel < 5.13): fd watches and signal sources re-arm a single-shot poll after every event",
+                metadata: [
+                    "spindle.backend": "io_uring"
+                ])
         }
         var facts: Logger.Metadata = [
             "spindle.backend": "\(backend)",
@@ -25,14 +29,18 @@ extension Engine.Builder {
             "spindle.ringMemoryKiB": "\(sp_engine_ring_bytes(handle) >> 10)",
             "spindle.profile": "\(usingDefault ? "embedded default" : "given")",
         ]
+        // Boxed kinds cost one allocation per post: worth knowing at start.
         let boxed = entries.filter { $0.release != nil }.map(\.typeName)
-        if !boxed.isEmpty { facts["spindle.boxedKinds"] = "\(boxed.joined(separator: ","))" }  // one allocation per post
+        if !boxed.isEmpty { facts["spindle.boxedKinds"] = "\(boxed.joined(separator: ","))" }
         logger.info("engine started", metadata: facts)
         guard logger.logLevel <= .debug else { return }
         for (w, cpu) in configuration.cpus.enumerated() {
-            logger.debug("worker started", metadata: [
-                "spindle.worker": "\(w)", "spindle.cpu": "\(cpu)", "spindle.tid": "\(sp_engine_worker_tid(handle, UInt32(w)))",
-            ])
+            logger.debug(
+                "worker started",
+                metadata: [
+                    "spindle.worker": "\(w)", "spindle.cpu": "\(cpu)",
+                    "spindle.tid": "\(sp_engine_worker_tid(handle, UInt32(w)))",
+                ])
         }
     }
 }

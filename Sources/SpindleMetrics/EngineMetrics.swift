@@ -73,10 +73,12 @@ public final class EngineMetrics: Sendable {
     public func sample() {
         guard let sampler else { return }
         for worker in sampler.sample() {
-            logger.warning("slow batches: a handler ran longer than the slow-batch threshold", metadata: [
-                "spindle.worker": "\(worker)",
-                "spindle.slowBatchThreshold": "\(engine.configuration.slowBatchThreshold.map { "\($0)" } ?? "off")",
-            ])
+            logger.warning(
+                "slow batches: a handler ran longer than the slow-batch threshold",
+                metadata: [
+                    "spindle.worker": "\(worker)",
+                    "spindle.slowBatchThreshold": "\(engine.configuration.slowBatchThreshold.map { "\($0)" } ?? "off")",
+                ])
         }
     }
 

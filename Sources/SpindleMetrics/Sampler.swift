@@ -35,16 +35,20 @@ final class Sampler: @unchecked Sendable {
         for w in 0..<engine.workerCount {
             for name in names {
                 let dims = [("worker", "\(w)"), ("lane", name)]
-                lanes.append(LaneMetrics(
-                    enqueued: counter("events_enqueued_total", dims), rejected: counter("events_rejected_total", dims),
-                    dropped: counter("events_dropped_total", dims), handled: counter("events_handled_total", dims),
-                    failed: counter("events_failed_total", dims),
-                    depth: Gauge(label: "\(prefix)_lane_depth", dimensions: dims, factory: factory)))
+                lanes.append(
+                    LaneMetrics(
+                        enqueued: counter("events_enqueued_total", dims),
+                        rejected: counter("events_rejected_total", dims),
+                        dropped: counter("events_dropped_total", dims), handled: counter("events_handled_total", dims),
+                        failed: counter("events_failed_total", dims),
+                        depth: Gauge(label: "\(prefix)_lane_depth", dimensions: dims, factory: factory)))
             }
             let dims = [("worker", "\(w)")]
-            workers.append(WorkerMetrics(
-                batches: counter("worker_batches_total", dims), slowBatches: counter("worker_slow_batches_total", dims),
-                sleeps: counter("worker_sleeps_total", dims), wakeups: counter("worker_wakeups_total", dims)))
+            workers.append(
+                WorkerMetrics(
+                    batches: counter("worker_batches_total", dims),
+                    slowBatches: counter("worker_slow_batches_total", dims),
+                    sleeps: counter("worker_sleeps_total", dims), wakeups: counter("worker_wakeups_total", dims)))
         }
         self.lanes = lanes
         self.workers = workers
@@ -76,8 +80,10 @@ final class Sampler: @unchecked Sendable {
             add(m.sleeps, s.sleeps, m.last.sleeps)
             add(m.wakeups, s.foreignWakeups, m.last.wakeups)
             if m.last.slow == 0 && s.slowBatches > 0 { firstSlow.append(w) }
-            workers[w].last = (max(s.batches, m.last.batches), max(s.slowBatches, m.last.slow),
-                               max(s.sleeps, m.last.sleeps), max(s.foreignWakeups, m.last.wakeups))
+            workers[w].last = (
+                max(s.batches, m.last.batches), max(s.slowBatches, m.last.slow),
+                max(s.sleeps, m.last.sleeps), max(s.foreignWakeups, m.last.wakeups)
+            )
         }
         return firstSlow
     }
@@ -93,9 +99,12 @@ extension LaneStats {
     /// Field by field, the larger count (what a sample has recorded so far).
     static func max(_ a: LaneStats, _ b: LaneStats) -> LaneStats {
         var r = LaneStats()
-        r.enqueued = Swift.max(a.enqueued, b.enqueued); r.rejected = Swift.max(a.rejected, b.rejected)
-        r.dropped = Swift.max(a.dropped, b.dropped); r.handled = Swift.max(a.handled, b.handled)
-        r.failed = Swift.max(a.failed, b.failed); r.pending = b.pending
+        r.enqueued = Swift.max(a.enqueued, b.enqueued)
+        r.rejected = Swift.max(a.rejected, b.rejected)
+        r.dropped = Swift.max(a.dropped, b.dropped)
+        r.handled = Swift.max(a.handled, b.handled)
+        r.failed = Swift.max(a.failed, b.failed)
+        r.pending = b.pending
         return r
     }
 }

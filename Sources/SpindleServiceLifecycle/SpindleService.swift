@@ -21,6 +21,9 @@ import Spindle
 /// try await group.run()
 /// ```
 ///
+/// The service owns the engine's shutdown: `run()` returns only after graceful shutdown or
+/// cancellation, so stop the engine through the group rather than with `engine.shutdown` directly.
+///
 /// The group owns the signals: do not also register `builder.signals` for a signal the group traps
 /// (the engine refuses a signal that already has an owner when it starts first; a group that starts
 /// trapping one the engine already owns takes it away from the engine).
@@ -67,10 +70,12 @@ public final class SpindleService: Service, Sendable, CustomStringConvertible {
         } catch {
             graceful = false  // CancellationError: the task was cancelled before graceful shutdown
         }
-        let engine = self.engine, grace = cancellationTimeout
+        let engine = self.engine
+        let grace = cancellationTimeout
         let result: ShutdownReport
         if graceful {
-            logger.debug("graceful shutdown: draining every lane", metadata: ["spindle.drainTimeout": "\(drainTimeout)"])
+            logger.debug(
+                "graceful shutdown: draining every lane", metadata: ["spindle.drainTimeout": "\(drainTimeout)"])
             // `shutdown` waits on a thread of its own, not on the cooperative pool. A cancellation
             // during the drain bounds what is left of it by `cancellationTimeout`.
             result = await withTaskCancellationHandler {
@@ -87,10 +92,12 @@ public final class SpindleService: Service, Sendable, CustomStringConvertible {
             logger.debug("engine stopped: every lane drained")
         } else {
             for (lane, count) in zip(result.laneNames, result.unhandled) where count > 0 {
-                logger.warning("engine stopped with events unhandled", metadata: [
-                    "spindle.lane": "\(lane)", "spindle.unhandled": "\(count)",
-                    "spindle.reason": "\(graceful ? "drain timeout or cancellation" : "cancellation")",
-                ])
+                logger.warning(
+                    "engine stopped with events unhandled",
+                    metadata: [
+                        "spindle.lane": "\(lane)", "spindle.unhandled": "\(count)",
+                        "spindle.reason": "\(graceful ? "drain timeout or cancellation" : "cancellation")",
+                    ])
             }
         }
     }

@@ -45,8 +45,9 @@ struct MetricsDemoCommand: AsyncParsableCommand {
         let engine = try builder.start()
 
         let registry = PrometheusCollectorRegistry()
-        let metrics = EngineMetrics(engine: engine, interval: .milliseconds(intervalMs),
-                                    factory: PrometheusMetricsFactory(registry: registry))
+        let metrics = EngineMetrics(
+            engine: engine, interval: .milliseconds(intervalMs),
+            factory: PrometheusMetricsFactory(registry: registry))
         let sampler = Task { await metrics.run() }
         var rejected = 0
         for i in 0..<events {
@@ -61,6 +62,7 @@ struct MetricsDemoCommand: AsyncParsableCommand {
         sampler.cancel()
         await sampler.value  // a last sample after shutdown: the final counts
         print(registry.emitToString(), terminator: "")
-        FileHandle.standardError.write(Data("metrics-demo: \(events) posted, \(rejected) rejected (full lane), \(report)\n".utf8))
+        FileHandle.standardError.write(
+            Data("metrics-demo: \(events) posted, \(rejected) rejected (full lane), \(report)\n".utf8))
     }
 }

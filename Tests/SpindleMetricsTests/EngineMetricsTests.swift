@@ -51,10 +51,13 @@ struct EngineMetricsTests {
         let names = config.lanes.map(\.name)
         let (workers, lanes) = (config.cpus.count, names.count)
         var builder = Engine.Builder(configuration: config)
-        let enqueued = Grid(workers: workers, lanes: lanes), rejected = Grid(workers: workers, lanes: lanes)
-        let dropped = Grid(workers: workers, lanes: lanes), handled = Grid(workers: workers, lanes: lanes)
+        let enqueued = Grid(workers: workers, lanes: lanes)
+        let rejected = Grid(workers: workers, lanes: lanes)
+        let dropped = Grid(workers: workers, lanes: lanes)
+        let handled = Grid(workers: workers, lanes: lanes)
         let failed = Grid(workers: workers, lanes: lanes)
-        let release = DispatchSemaphore(value: 0), entered = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let entered = DispatchSemaphore(value: 0)
         let hold = try builder.register(Hold.self) { _, ctx in
             handled.add(ctx.worker.rawValue, ctx.lane.index)
             entered.signal()
@@ -84,7 +87,8 @@ struct EngineMetricsTests {
                 for _ in 0..<200 {  // 200 > 64: "high" rejects and "bulk" drops the rest
                     seq += 1
                     do {
-                        let r = try engine.post(Tick(seq: seq), as: ticks, lane: Lane(index: l), to: .worker(WorkerID(w)))
+                        let r = try engine.post(
+                            Tick(seq: seq), as: ticks, lane: Lane(index: l), to: .worker(WorkerID(w)))
                         if r == .dropped { dropped.add(w, l) } else { enqueued.add(w, l) }
                     } catch {
                         #expect(error.code == .laneFull, "\(error)")
@@ -98,7 +102,9 @@ struct EngineMetricsTests {
         for w in 0..<workers {
             for (l, name) in names.enumerated() where l > 0 {
                 let dims = [("worker", "\(w)"), ("lane", name)]
-                #expect(factory.counterTotal(label: "spindle_events_enqueued_total", dimensions: dims) == Int64(enqueued[w, l]))
+                #expect(
+                    factory.counterTotal(label: "spindle_events_enqueued_total", dimensions: dims)
+                        == Int64(enqueued[w, l]))
                 #expect(factory.counterTotal(label: "spindle_events_handled_total", dimensions: dims) == 0)
             }
         }
@@ -115,7 +121,9 @@ struct EngineMetricsTests {
         for w in 0..<workers {
             for (l, name) in names.enumerated() {
                 let dims = [("worker", "\(w)"), ("lane", name)]
-                func published(_ label: String) -> Int { Int(factory.counterTotal(label: "spindle_\(label)", dimensions: dims)) }
+                func published(_ label: String) -> Int {
+                    Int(factory.counterTotal(label: "spindle_\(label)", dimensions: dims))
+                }
                 #expect(published("events_enqueued_total") == enqueued[w, l], "enqueued \(dims)")
                 #expect(published("events_rejected_total") == rejected[w, l], "rejected \(dims)")
                 #expect(published("events_dropped_total") == dropped[w, l], "dropped \(dims)")
@@ -130,11 +138,12 @@ struct EngineMetricsTests {
 
     /// Without a metrics backend nothing is created and the sampler does not run.
     @Test func noBackendCostsNothing() async throws {
-        var builder = Engine.Builder(configuration: {
-            var c = Engine.Configuration.hostDefault
-            c.cpus = Array(c.cpus.prefix(1))
-            return c
-        }())
+        var builder = Engine.Builder(
+            configuration: {
+                var c = Engine.Configuration.hostDefault
+                c.cpus = Array(c.cpus.prefix(1))
+                return c
+            }())
         _ = try builder.register(Tick.self) { _, _ in }
         let engine = try builder.start()
         let metrics = EngineMetrics(engine: engine, factory: NOOPMetricsHandler.instance)
@@ -159,12 +168,14 @@ struct EngineMetricsTests {
         var builder = Engine.Builder(configuration: config)
         let done = Count()
         let slow = try builder.register(Tick.self) { _, _ in
-            usleep(20_000)  // the slow handler under test: 20 ms, past the threshold even on the coarse clock the engine reads
+            // The slow handler under test: 20 ms, past the threshold even on the engine's coarse clock.
+            usleep(20_000)
             done.add()
         }
         let engine = try builder.start()
         let log = InMemoryLogHandler()
-        let metrics = EngineMetrics(engine: engine, factory: TestMetrics(), logger: Logger(label: "t", factory: { _ in log }))
+        let metrics = EngineMetrics(
+            engine: engine, factory: TestMetrics(), logger: Logger(label: "t", factory: { _ in log }))
         for round in 0..<3 {
             try engine.post(Tick(seq: UInt64(round)), as: slow, lane: Lane(index: 0), to: .worker(WorkerID(0)))
             let deadline = Date().addingTimeInterval(10)

@@ -27,19 +27,23 @@ struct SIGTERMTests {
         let lanes = config.lanes.count
         var builder = Engine.Builder(configuration: config)
         let gate = Gate()
-        let handled = Tally(lanes: lanes), posted = Tally(lanes: lanes)
+        let handled = Tally(lanes: lanes)
+        let posted = Tally(lanes: lanes)
         guard let hold = try? builder.register(Hold.self, handler: { _, _ in gate.hold() }),
-              let ticks = try? builder.register(Tick.self, handler: { _, ctx in handled.add(ctx.lane.index) }),
-              let engine = try? builder.start()
+            let ticks = try? builder.register(Tick.self, handler: { _, ctx in handled.add(ctx.lane.index) }),
+            let engine = try? builder.start()
         else { fail(10, "engine did not start") }
         for w in 0..<engine.workerCount {
-            guard (try? engine.post(Hold(worker: UInt32(w)), as: hold, lane: Lane(index: 0), to: .worker(WorkerID(w)))) != nil
+            guard
+                (try? engine.post(Hold(worker: UInt32(w)), as: hold, lane: Lane(index: 0), to: .worker(WorkerID(w))))
+                    != nil
             else { fail(11, "hold post refused") }
         }
         guard gate.waitUntilHeld(engine.workerCount) else { fail(12, "workers never entered the gate") }
 
         let service = SpindleService(engine: engine, drainTimeout: .seconds(60))
-        let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm], cancellationSignals: [], logger: quiet)
+        let group = ServiceGroup(
+            services: [service], gracefulShutdownSignals: [.sigterm], cancellationSignals: [], logger: quiet)
         let run = Task { try await group.run() }
         // The group traps SIGTERM with a DispatchSource: on Linux libdispatch then installs its
         // own handler (elsewhere the disposition is SIG_IGN). Either way the group owns it; a
@@ -52,7 +56,9 @@ struct SIGTERMTests {
             if handler == unsafeBitCast(SIG_IGN, to: Int.self) { break }
             if handler != unsafeBitCast(SIG_DFL, to: Int.self) {
                 let owner = mappedFile(at: handler)
-                guard owner.hasSuffix("/libdispatch.so") else { fail(13, "SIGTERM's handler is in \(owner), not libdispatch (the group's DispatchSource)") }
+                guard owner.hasSuffix("/libdispatch.so") else {
+                    fail(13, "SIGTERM's handler is in \(owner), not libdispatch (the group's DispatchSource)")
+                }
                 break
             }
             if Date() > deadline { fail(14, "the group never trapped SIGTERM") }
@@ -61,10 +67,14 @@ struct SIGTERMTests {
         // A backlog in every lane, then the signal; posts go on until intake closes.
         for i in 0..<(1000 * lanes) {
             let lane = i % lanes
-            if (try? engine.post(Tick(seq: UInt64(i)), as: ticks, lane: Lane(index: lane), to: .spread)) != nil { posted.add(lane) }
+            if (try? engine.post(Tick(seq: UInt64(i)), as: ticks, lane: Lane(index: lane), to: .spread)) != nil {
+                posted.add(lane)
+            }
         }
         kill(getpid(), SIGTERM)
-        guard postUntilStopped(engine, ticks, lanes: lanes, posted: posted) else { fail(15, "intake still open 10 s after SIGTERM") }
+        guard postUntilStopped(engine, ticks, lanes: lanes, posted: posted) else {
+            fail(15, "intake still open 10 s after SIGTERM")
+        }
         gate.open(engine.workerCount)
         do {
             try await within(30, "ServiceGroup.run after SIGTERM") { try await run.value }
@@ -72,8 +82,12 @@ struct SIGTERMTests {
             engine.stopNow()
             fail(16, "\(error)")
         }
-        guard let report = service.shutdownReport, report.drained else { fail(17, "not drained: \(String(describing: service.shutdownReport))") }
-        guard handled.all == posted.all, posted.all.allSatisfy({ $0 > 0 }) else { fail(18, "handled \(handled.all), posted \(posted.all)") }
+        guard let report = service.shutdownReport, report.drained else {
+            fail(17, "not drained: \(String(describing: service.shutdownReport))")
+        }
+        guard handled.all == posted.all, posted.all.allSatisfy({ $0 > 0 }) else {
+            fail(18, "handled \(handled.all), posted \(posted.all)")
+        }
         exit(0)
     }
 }

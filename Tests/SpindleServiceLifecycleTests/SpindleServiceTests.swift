@@ -17,7 +17,8 @@ struct SpindleServiceTests {
         let lanes = config.lanes.count
         var builder = Engine.Builder(configuration: config)
         let gate = Gate()
-        let handled = Tally(lanes: lanes), posted = Tally(lanes: lanes)
+        let handled = Tally(lanes: lanes)
+        let posted = Tally(lanes: lanes)
         let hold = try builder.register(Hold.self) { _, _ in gate.hold() }
         let ticks = try builder.register(Tick.self) { _, ctx in handled.add(ctx.lane.index) }
         let engine = try builder.start()
@@ -31,10 +32,13 @@ struct SpindleServiceTests {
         // A backlog in every lane, then graceful shutdown; posts go on until intake closes.
         for i in 0..<(500 * lanes * engine.workerCount) {
             let lane = i % lanes
-            if (try? engine.post(Tick(seq: UInt64(i)), as: ticks, lane: Lane(index: lane), to: .spread)) != nil { posted.add(lane) }
+            if (try? engine.post(Tick(seq: UInt64(i)), as: ticks, lane: Lane(index: lane), to: .spread)) != nil {
+                posted.add(lane)
+            }
         }
         let service = SpindleService(engine: engine, drainTimeout: .seconds(60))
-        let group = ServiceGroup(services: [service], gracefulShutdownSignals: [], cancellationSignals: [], logger: quiet)
+        let group = ServiceGroup(
+            services: [service], gracefulShutdownSignals: [], cancellationSignals: [], logger: quiet)
         let run = Task { try await group.run() }
         await group.triggerGracefulShutdown()
         // Intake closes once the service has started the drain; until then posts queue up.
@@ -53,12 +57,15 @@ struct SpindleServiceTests {
         #expect(posted.all.allSatisfy { $0 > 0 }, "a lane got no backlog: \(posted.all)")
         let report = try #require(service.shutdownReport)
         #expect(report.drained, "\(report)")
-        #expect(report.totals.map { Int($0.enqueued) } == zip(posted.all, 0...).map { $0 + ($1 == lanes - 1 ? engine.workerCount : 0) })
+        #expect(
+            report.totals.map { Int($0.enqueued) }
+                == zip(posted.all, 0...).map { $0 + ($1 == lanes - 1 ? engine.workerCount : 0) })
         // The engine registered no signal: SIGTERM's disposition is what it was before.
         var after = sigaction()
         sigaction(SIGTERM, nil, &after)
-        #expect(unsafeBitCast(after.__sigaction_handler.sa_handler, to: Int.self)
-            == unsafeBitCast(before.__sigaction_handler.sa_handler, to: Int.self))
+        #expect(
+            unsafeBitCast(after.__sigaction_handler.sa_handler, to: Int.self)
+                == unsafeBitCast(before.__sigaction_handler.sa_handler, to: Int.self))
     }
 
     /// Cancelled while waiting (no graceful shutdown): the lanes get `cancellationTimeout`, then
@@ -77,7 +84,8 @@ struct SpindleServiceTests {
         config.slowBatchThreshold = nil
         let lanes = config.lanes.count
         var builder = Engine.Builder(configuration: config)
-        let handled = Tally(lanes: lanes), posted = Tally(lanes: lanes)
+        let handled = Tally(lanes: lanes)
+        let posted = Tally(lanes: lanes)
         let gate = Gate()
         let hold = try builder.register(Hold.self) { _, _ in gate.hold() }
         // 1 ms per event: a backlog of thousands takes seconds, far more than the 100 ms allowed.
@@ -92,11 +100,14 @@ struct SpindleServiceTests {
         try #require(gate.waitUntilHeld(engine.workerCount))
         for i in 0..<(2000 * engine.workerCount) {
             let lane = 1 + i % (lanes - 1)
-            try engine.post(Tick(seq: UInt64(i)), as: ticks, lane: Lane(index: lane), to: .worker(WorkerID(i % engine.workerCount)))
+            try engine.post(
+                Tick(seq: UInt64(i)), as: ticks, lane: Lane(index: lane), to: .worker(WorkerID(i % engine.workerCount)))
             posted.add(lane)
         }
-        let service = SpindleService(engine: engine, drainTimeout: .seconds(600), cancellationTimeout: .milliseconds(100))
-        let group = ServiceGroup(services: [service], gracefulShutdownSignals: [], cancellationSignals: [], logger: quiet)
+        let service = SpindleService(
+            engine: engine, drainTimeout: .seconds(600), cancellationTimeout: .milliseconds(100))
+        let group = ServiceGroup(
+            services: [service], gracefulShutdownSignals: [], cancellationSignals: [], logger: quiet)
         let run = Task { try await group.run() }
         if afterGracefulShutdown {
             await group.triggerGracefulShutdown()
@@ -115,7 +126,9 @@ struct SpindleServiceTests {
         let report = try #require(service.shutdownReport)
         #expect(!report.drained, "a multi-second backlog drained within 100 ms: \(report)")
         for l in 0..<lanes {
-            #expect(handled[l] + report.unhandled[l] == posted[l], "lane \(l): handled \(handled[l]) + left \(report.unhandled[l]) ≠ posted \(posted[l])")
+            #expect(
+                handled[l] + report.unhandled[l] == posted[l],
+                "lane \(l): handled \(handled[l]) + left \(report.unhandled[l]) ≠ posted \(posted[l])")
         }
     }
 }

@@ -71,7 +71,9 @@ func within<T: Sendable>(_ seconds: Double, _ what: String, _ operation: @escapi
 
 /// Posts until the engine refuses with `stopped` (intake closed), counting what it accepted, per
 /// lane. False when intake stayed open for `seconds`.
-func postUntilStopped(_ engine: Engine, _ kind: EventKind<Tick>, lanes: Int, posted: Tally, seconds: Double = 10) -> Bool {
+func postUntilStopped(_ engine: Engine, _ kind: EventKind<Tick>, lanes: Int, posted: Tally, seconds: Double = 10)
+    -> Bool
+{
     let deadline = Date().addingTimeInterval(seconds)
     var seq: UInt64 = 0
     while Date() < deadline {
@@ -79,7 +81,7 @@ func postUntilStopped(_ engine: Engine, _ kind: EventKind<Tick>, lanes: Int, pos
         do {
             try engine.post(Tick(seq: seq), as: kind, lane: Lane(index: lane), to: .spread)
             posted.add(lane)
-        } catch where error.code == .stopped {
+        } catch  where error.code == .stopped {
             return true
         } catch {
             usleep(100)  // lane full: back off (a producer's retry), the handlers are held

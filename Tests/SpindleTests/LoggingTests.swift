@@ -39,11 +39,15 @@ extension EngineSuites {
             #expect(facts["spindle.backend"] == (backend == .ioUring ? "io_uring" : "epoll"))
             #expect(facts["spindle.workers"] == "\(config.cpus.count)")
             #expect(facts["spindle.cpus"] == "\(config.cpus.map(String.init).joined(separator: ","))")
-            let perWorker = atStart.filter { $0.level == .debug }.compactMap { $0.metadata["spindle.worker"]?.description }
+            let perWorker = atStart.filter { $0.level == .debug }.compactMap {
+                $0.metadata["spindle.worker"]?.description
+            }
             #expect(perWorker == (0..<config.cpus.count).map { "\($0)" })
             #expect(!atStart.contains { $0.level >= .warning }, "a warning with an explicit backend: \(atStart)")
 
-            for i in 0..<5000 { try postRetrying(engine, Tick(seq: UInt64(i), producer: 0), ticks, Lane(index: i % 4), .spread) }
+            for i in 0..<5000 {
+                try postRetrying(engine, Tick(seq: UInt64(i), producer: 0), ticks, Lane(index: i % 4), .spread)
+            }
             #expect(eventually { handled.total == 5000 })
             #expect(engine.stop().drained)
             #expect(log.entries.count == atStart.count, "logged after start: \(log.entries.dropFirst(atStart.count))")
@@ -55,13 +59,16 @@ extension EngineSuites {
             await #expect(processExitsWith: .success) {
                 precondition(cts_deny_io_uring() == 0, "seccomp filter not installed")
                 let log = InMemoryLogHandler()
-                var builder = Engine.Builder(configuration: testConfig(backend: .auto), logger: Logger(label: "test", factory: { _ in log }))
+                var builder = Engine.Builder(
+                    configuration: testConfig(backend: .auto), logger: Logger(label: "test", factory: { _ in log }))
                 _ = try builder.register(Tick.self) { _, _ in }
                 let engine = try builder.start()
                 let warnings = log.entries.filter { $0.level == .warning }
                 precondition(warnings.count == 1, "\(log.entries)")
                 precondition(warnings[0].metadata["spindle.reason"] != nil, "\(warnings)")
-                precondition(log.entries.contains { $0.level == .info && $0.metadata["spindle.backend"] == "epoll" }, "\(log.entries)")
+                precondition(
+                    log.entries.contains { $0.level == .info && $0.metadata["spindle.backend"] == "epoll" },
+                    "\(log.entries)")
                 precondition(engine.stop().drained)
             }
         }
