@@ -102,8 +102,9 @@ let package = Package(
         .testTarget(
             name: "SpindleServiceLifecycleTests",
             dependencies: [
-                "SpindleServiceLifecycle", "Spindle",
+                "SpindleServiceLifecycle", "Spindle", "SpindleMetrics",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 .product(name: "InMemoryLogging", package: "swift-log"),
             ]

@@ -5,6 +5,7 @@ import Spindle
 
 struct Tick: InlineEvent { var seq: UInt64 }
 struct Hold: InlineEvent { var worker: UInt32 }
+struct Probe: InlineEvent { var seq: UInt64 }
 
 /// A short-spin configuration on every CPU this process may use.
 func serviceTestConfig() -> Engine.Configuration {
@@ -52,35 +53,49 @@ struct TimedOut: Error, CustomStringConvertible {
     var description: String { "timed out: \(what)" }
 }
 
-/// `operation`'s result, or `TimedOut` after `seconds` (the operation is then left running: the
-/// caller stops what it waits for).
-func within<T: Sendable>(_ seconds: Double, _ what: String, _ operation: @escaping @Sendable () async throws -> T)
-    async throws -> T
-{
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await operation() }
+/// Waits at most `seconds` for the task running a `ServiceGroup` and returns its result. On
+/// timeout, `stop` runs (stop the engine) and the task is cancelled, so nothing is left running,
+/// then `TimedOut` is thrown. (Waiting on `run.value` alone would not end on a timeout: a task's
+/// value does not give up when its waiter is cancelled.)
+func finish(
+    _ run: Task<Void, any Error>, within seconds: Double, _ what: String, orElse stop: @escaping @Sendable () -> Void
+) async throws -> Result<Void, any Error> {
+    let result = await withTaskGroup(of: Result<Void, any Error>?.self) { group in
+        group.addTask { await run.result }
         group.addTask {
             try? await Task.sleep(for: .seconds(seconds))
             return nil
         }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else { throw TimedOut(what: what) }
-        return value
+        let first = await group.next()!
+        if first == nil {
+            stop()
+            run.cancel()  // the waiting child returns once the group has stopped
+        }
+        group.cancelAll()
+        return first
     }
+    guard let result else { throw TimedOut(what: what) }
+    return result
 }
 
-/// Posts until the engine refuses with `stopped` (intake closed), counting what it accepted, per
-/// lane. False when intake stayed open for `seconds`.
-func postUntilStopped(_ engine: Engine, _ kind: EventKind<Tick>, lanes: Int, posted: Tally, seconds: Double = 10)
-    -> Bool
-{
+/// The known engine race these tests keep apart from their exact counts: a post from another
+/// thread that starts just before shutdown can be accepted and then published after the workers
+/// found every lane empty and exited — never handled, though the post returned success. (The
+/// state check in `sp_foreign_post`, CSupport/post.c, comes before the ring publish, and nothing
+/// makes shutdown wait for a producer between the two.) Probes, the posts made while shutdown
+/// begins, go to lane 0 with their own tally; the backlog's lanes stay exact.
+let probeRace =
+    "engine: a post racing shutdown can be accepted and never handled (sp_foreign_post checks the state before it publishes)"
+
+/// Posts probes to lane 0 until the engine refuses with `stopped` (intake closed), counting what it
+/// accepted. False when intake stayed open for `seconds`.
+func postUntilStopped(_ engine: Engine, _ kind: EventKind<Probe>, accepted: Tally, seconds: Double = 10) -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     var seq: UInt64 = 0
     while Date() < deadline {
-        let lane = Int(seq % UInt64(lanes))
         do {
-            try engine.post(Tick(seq: seq), as: kind, lane: Lane(index: lane), to: .spread)
-            posted.add(lane)
+            try engine.post(Probe(seq: seq), as: kind, lane: Lane(index: 0), to: .spread)
+            accepted.add(0)
         } catch  where error.code == .stopped {
             return true
         } catch {
