@@ -50,8 +50,10 @@ public final class EngineMetrics: Sendable {
     /// Metrics for `engine`, created with `factory` (by default the bootstrapped or task-local
     /// `MetricsSystem.factory`).
     /// - Parameters:
+    ///   - engine: the engine to sample (kept alive by these metrics).
     ///   - interval: between samples in ``run()`` (default 1 s; at least 1 ms).
     ///   - prefix: the labels' first word (default `spindle`).
+    ///   - factory: creates the counters and gauges; swift-metrics' no-op factory disables everything.
     ///   - logger: gets one warning per worker the first time a sample sees a slow batch there
     ///     (metadata `spindle.worker`); by default nothing is logged.
     public init(

@@ -4,7 +4,7 @@ import Logging
 import ServiceLifecycle
 import Spindle
 
-/// A running ``Spindle/Engine`` as a swift-service-lifecycle `Service`: add it to a
+/// A running `Engine` as a swift-service-lifecycle `Service`: add it to a
 /// `ServiceGroup` and the group's graceful shutdown (SIGTERM, say) drains the engine.
 ///
 /// `run()` waits without holding a thread. On **graceful shutdown** it stops intake (foreign posts
@@ -38,8 +38,9 @@ public final class SpindleService: Service, Sendable, CustomStringConvertible {
     private let logger: Logger
     private let report = ReportBox()
 
-    /// A service for an engine that has started (``Spindle/Engine/Builder/start()``).
+    /// A service for an engine that has started (`Engine.Builder.start()`).
     /// - Parameters:
+    ///   - engine: the engine to stop (its shutdown belongs to this service from now on).
     ///   - drainTimeout: graceful shutdown's bound on draining (default 30 s).
     ///   - cancellationTimeout: cancellation's bound (default 1 s).
     ///   - logger: where the service logs how the engine stopped (a drain that left events behind
