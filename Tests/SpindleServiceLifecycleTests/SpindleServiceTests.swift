@@ -1,4 +1,5 @@
 import Foundation
+import InMemoryLogging
 import Logging
 import ServiceLifecycle
 import Spindle
@@ -112,8 +113,10 @@ struct SpindleServiceTests {
                 Tick(seq: UInt64(i)), as: ticks, lane: Lane(index: lane), to: .worker(WorkerID(i % engine.workerCount)))
             posted.add(lane)
         }
+        let log = InMemoryLogHandler()
         let service = SpindleService(
-            engine: engine, drainTimeout: .seconds(600), cancellationTimeout: .milliseconds(100))
+            engine: engine, drainTimeout: .seconds(600), cancellationTimeout: .milliseconds(100),
+            logger: Logger(label: "test", factory: { _ in log }))
         let group = ServiceGroup(
             services: [service], gracefulShutdownSignals: [], cancellationSignals: [], logger: quiet)
         let run = Task { try await group.run() }
@@ -137,6 +140,12 @@ struct SpindleServiceTests {
                 handled[l] + report.unhandled[l] == posted[l],
                 "lane \(l): handled \(handled[l]) + left \(report.unhandled[l]) ≠ posted \(posted[l])")
         }
+        // One warning per lane that kept events, naming it (`spindle.lane`) and the count.
+        let warned = log.entries.filter { $0.level == .warning }.map {
+            "\($0.metadata["spindle.lane"] ?? "?") \($0.metadata["spindle.unhandled"] ?? "?")"
+        }
+        let left = zip(report.laneNames, report.unhandled).filter { $0.1 > 0 }.map { "\($0.0) \($0.1)" }
+        #expect(warned == left, "\(log.entries)")
         withKnownIssue(Comment(rawValue: probeRace), isIntermittent: true) {
             #expect(
                 probed[0] + report.unhandled[0] == accepted[0],
