@@ -13,15 +13,23 @@ let package = Package(
         .library(name: "SpindleProfiles", targets: ["SpindleProfiles"]),
         .library(name: "SpindleTesting", targets: ["SpindleTesting"]),
         .library(name: "SpindleBench", targets: ["SpindleBench"]),
+        // An engine as a swift-service-lifecycle `Service` (graceful shutdown drains every lane).
+        .library(name: "SpindleServiceLifecycle", targets: ["SpindleServiceLifecycle"]),
+        // Per (worker, lane) counters and depth gauges for swift-metrics, from a sampler off the hot path.
+        .library(name: "SpindleMetrics", targets: ["SpindleMetrics"]),
         .executable(name: "spindle", targets: ["spindle"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         // `swift package generate-documentation` (scripts/docs-check.sh); a plugin, linked into nothing.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        // Only the CLI's `spindle metrics-demo` uses it (a Prometheus `/metrics` text of a short run).
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // The system libraries: SwiftPM finds them with pkg-config and, when one is missing, says
@@ -42,6 +50,22 @@ let package = Package(
         .target(
             name: "Spindle",
             dependencies: ["CSpindle", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "SpindleServiceLifecycle",
+            dependencies: [
+                "Spindle",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "SpindleMetrics",
+            dependencies: [
+                "Spindle",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // TOML source <-> binary profile, host detection, diff (the operator's tools).
         .target(
@@ -65,15 +89,41 @@ let package = Package(
         .executableTarget(
             name: "spindle",
             dependencies: [
-                "Spindle", "SpindleProfiles", "SpindleBench",
+                "Spindle", "SpindleProfiles", "SpindleBench", "SpindleMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         // Test-only C helpers (e.g. a seccomp filter that denies io_uring, for the fallback test).
         .target(name: "CTestSupport", path: "Tests/CTestSupport"),
-        .testTarget(name: "SpindleTests", dependencies: ["Spindle", "CSpindle", "CMallocCounter", "CTestSupport"]),
+        .testTarget(
+            name: "SpindleTests",
+            dependencies: [
+                "Spindle", "CSpindle", "CMallocCounter", "CTestSupport",
+                .product(name: "InMemoryLogging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "SpindleProfilesTests", dependencies: ["SpindleProfiles", "Spindle", "CSpindle", "CMallocCounter"]),
         .testTarget(name: "SpindleBenchTests", dependencies: ["SpindleBench", "Spindle"]),
         .testTarget(name: "SpindleTestingTests", dependencies: ["SpindleTesting", "Spindle"]),
+        .testTarget(
+            name: "SpindleServiceLifecycleTests",
+            dependencies: [
+                "SpindleServiceLifecycle", "Spindle", "SpindleMetrics",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "SpindleMetricsTests",
+            dependencies: [
+                "SpindleMetrics", "Spindle",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+            ]
+        ),
     ]
 )

@@ -461,6 +461,18 @@ int sp_engine_shutdown(sp_engine *e, uint64_t deadline_ns) {
     return SP_OK;
 }
 
+void sp_engine_abort(sp_engine *e) {
+    /* The state a passed deadline gives (see sp_engine_shutdown), from RUNNING or STOPPING; a
+     * drained engine stays drained. Workers see it at their next batch boundary and exit; a waiter in
+     * sp_engine_shutdown learns of it through e->cond as usual. */
+    uint32_t st = atomic_load(&e->state);
+    while ((st == SP_STATE_RUNNING || st == SP_STATE_STOPPING) &&
+           !atomic_compare_exchange_weak(&e->state, &st, SP_STATE_ABORT)) {
+    }
+    sp_wake_all(e);
+    sp_wake_blocked_producers(e);
+}
+
 void sp_engine_destroy(sp_engine *e) {
     if (!e) return;
     if (!e->shut_down) sp_engine_shutdown(e, sp_now_ns());

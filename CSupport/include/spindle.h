@@ -154,6 +154,12 @@ sp_engine *sp_engine_start(const sp_config *cfg, const sp_callbacks *cb, int *er
  *  worker thread of this engine (SP_EWORKER_THREAD). */
 int sp_engine_shutdown(sp_engine *e, uint64_t deadline_ns);
 
+/** Stops the engine now, without draining: foreign posts get SP_ESTOPPED from now on, workers exit
+ *  after the batch in progress, as when a shutdown deadline passes. A pending sp_engine_shutdown
+ *  returns as soon as they have exited; a later one returns at once (it still joins the workers and
+ *  counts what was left as pending). Callable from any thread, never blocks; idempotent. */
+void sp_engine_abort(sp_engine *e);
+
 /** Retunes a running engine: lane budgets and weights, spin time and the slow-batch threshold are
  *  taken by each worker at its next round boundary. Any other difference from the running
  *  configuration (CPUs, lane count/names/policies, capacities, batch sizes, full-lane policies,

@@ -15,6 +15,12 @@ extension Engine {
     /// let engine = try builder.start()
     /// try engine.post(Tick(id: 1), as: ticks, lane: bulk, to: .spread)
     /// ```
+    ///
+    /// **Logging.** Pass the application's `Logger` (swift-log) to the initializer; without one
+    /// the engine logs nothing. `start()` logs one `info` line of start-up facts (backend, workers,
+    /// CPUs, lanes, ring memory), a `debug` line per worker (`spindle.worker`, its CPU and thread),
+    /// and a `warning` once per start for a problem it works around (io_uring denied: epoll; no
+    /// multishot poll). Workers never log: nothing is logged per event or per batch.
     public struct Builder {
         /// The configuration the engine will start with.
         public let configuration: Configuration
@@ -27,7 +33,12 @@ extension Engine {
         let usingDefault: Bool
 
         /// A builder for `configuration`.
-        public init(configuration: Configuration, logger: Logger = Logger(label: "spindle")) {
+        /// - Parameter logger: where the engine logs its start (see ``Engine/Builder`` on logging);
+        ///   by default nothing is logged: a library never sets up logging for its application.
+        public init(
+            configuration: Configuration,
+            logger: Logger = Logger(label: "spindle", factory: { _ in SwiftLogNoOpLogHandler() })
+        ) {
             self.configuration = configuration
             self.builderID = Builder.nextID()
             self.logger = logger
@@ -35,8 +46,9 @@ extension Engine {
         }
 
         /// A builder on the embedded default for this host (``Configuration/hostDefault``); the
-        /// engine logs one line saying so when it starts.
-        public init(logger: Logger = Logger(label: "spindle")) {
+        /// engine's start-up line says so (`spindle.profile: embedded default`).
+        /// - Parameter logger: where the engine logs its start; by default nothing is logged.
+        public init(logger: Logger = Logger(label: "spindle", factory: { _ in SwiftLogNoOpLogHandler() })) {
             self.configuration = .hostDefault
             self.builderID = Builder.nextID()
             self.logger = logger
@@ -102,9 +114,6 @@ extension Engine {
         public func start() throws(SpindleError) -> Engine {
             try configuration.validate(host: true)
             var raw = try configuration.cValue()
-            if usingDefault {
-                logger.info("spindle: no profile given: using the embedded default for this host (\(configuration.cpus.count) workers on CPUs \(configuration.cpus), \(configuration.lanes.count) lanes)")
-            }
             let core = EngineCore(entries: entries, factories: factories, errorHook: errorHook,
                                   laneNames: configuration.lanes.map(\.name), sources: sources)
             var cb = core.callbacks
@@ -119,24 +128,7 @@ extension Engine {
                 sp_engine_destroy(handle)
                 throw SpindleError(.startFailed, "\(failed.handle.label) on worker \(failed.handle.worker.rawValue): \(failed.handle.armError.withLock { $0 } ?? "")")
             }
-            let boxed = entries.filter { $0.release != nil }.map(\.typeName)
-            if !boxed.isEmpty {
-                logger.info("spindle: boxed event kinds (one allocation per post): \(boxed.joined(separator: ", "))")
-            }
-            let backend = sp_engine_backend(handle) == SP_BACKEND_IO_URING.rawValue ? "io_uring" : "epoll"
-            if configuration.backend == .auto && backend == "epoll" {
-                logger.warning("spindle: \(String(cString: sp_engine_backend_note(handle))); falling back to epoll + eventfd")
-            }
-            logger.info("spindle: started \(configuration.cpus.count) workers, backend \(backend), ring memory \(sp_engine_ring_bytes(handle) >> 10) KiB")
-            if backend == "io_uring" && !sources.isEmpty && sp_engine_features(handle) & SP_FEAT_MULTISHOT_POLL == 0 {
-                logger.warning("spindle: this kernel has no multishot poll (5.13): fd watches and signal sources re-arm a single-shot poll after every event")
-            }
-            if backend == "io_uring" && !sources.isEmpty && sp_engine_features(handle) & SP_FEAT_MULTISHOT_RECV == 0 {
-                logger.warning("spindle: this kernel has no multishot accept/recv (5.19/6.0): listeners and connections re-arm a single-shot accept or recv after every completion")
-            }
-            if backend == "io_uring" && !sources.isEmpty && sp_engine_features(handle) & SP_FEAT_BUF_RING == 0 {
-                logger.warning("spindle: this kernel has no provided-buffer rings (5.19): each TCP receive is a single-shot recv into a buffer the worker picks")
-            }
+            _logStart(handle)
             let engine = Engine(handle: handle, core: core, configuration: configuration, builderID: builderID)
             for s in sources { s.handle.attach(engine) }
             return engine

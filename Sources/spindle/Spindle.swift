@@ -12,7 +12,7 @@ struct SpindleCLI: AsyncParsableCommand {
         commandName: "spindle",
         abstract: "Spindle: an event engine for latency-sensitive Swift services on Linux.",
         version: SpindleVersion.current,
-        subcommands: [BenchCommand.self, ProfileCommand.self]
+        subcommands: [BenchCommand.self, ProfileCommand.self, MetricsDemoCommand.self]
     )
 
     /// ArgumentParser's `main`, except that `spindle profile …` exits 2 on a usage error (an unknown

@@ -150,5 +150,8 @@ struct CapturingLogHandler: LogHandler {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
-    func log(event: LogEvent) { lines.withLock { $0.append("\(event.level): \(event.message)") } }
+    func log(event: LogEvent) {
+        let meta = (event.metadata ?? [:]).map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ")
+        lines.withLock { $0.append("\(event.level): \(event.message) \(meta)") }
+    }
 }
