@@ -401,7 +401,7 @@ void sp_release_pending(sp_engine *e) {
                     head = atomic_load(&ls->local->head), tail = atomic_load(&ls->local->tail);
                 } else if (s == e->worker_count + 1) {
                     slots = ls->mpsc->c_slots, mask = ls->mpsc->c_mask, mpsc = 1;
-                    head = atomic_load(&ls->mpsc->head), tail = atomic_load(&ls->mpsc->tail);
+                    head = atomic_load(&ls->mpsc->head), tail = sp_mpsc_tail(ls->mpsc);
                 } else {
                     sp_spsc *r = atomic_load(&ls->in[s]);
                     if (!r) continue;
@@ -430,6 +430,12 @@ int sp_engine_shutdown(sp_engine *e, uint64_t deadline_ns) {
         pthread_mutex_unlock(&e->lock);
         return SP_OK;
     }
+    /* Foreign producers' rings close first: a post that claimed a slot before is counted in
+     * the tails the workers' quiescence check reads (so it is handled before they exit); one after
+     * is refused as stopped. */
+    if (atomic_load(&e->state) == SP_STATE_RUNNING)
+        for (uint32_t w = 0; w < e->worker_count; w++)
+            for (uint32_t l = 0; l < e->lane_count; l++) sp_mpsc_close(e->workers[w]->lanes[l].mpsc);
     uint32_t expected = SP_STATE_RUNNING;
     atomic_compare_exchange_strong(&e->state, &expected, SP_STATE_STOPPING);
     pthread_mutex_unlock(&e->lock);
@@ -498,7 +504,7 @@ int sp_engine_quiescent(sp_engine *e) {
         for (uint32_t l = 0; l < e->lane_count; l++) {
             sp_lane_state *ls = &e->workers[w]->lanes[l];
             enqueued += atomic_load_explicit(&ls->local->tail, memory_order_acquire);
-            enqueued += atomic_load_explicit(&ls->mpsc->tail, memory_order_acquire);
+            enqueued += sp_mpsc_tail(ls->mpsc);
             for (uint32_t s = 0; s < e->worker_count; s++) {
                 sp_spsc *r = atomic_load_explicit(&ls->in[s], memory_order_acquire);
                 if (r) enqueued += atomic_load_explicit(&r->tail, memory_order_acquire);
@@ -541,7 +547,7 @@ int sp_engine_lane_stats(const sp_engine *e, uint32_t worker, uint32_t lane, sp_
     out->rejected += atomic_load_explicit(&ls->local->rejected, memory_order_relaxed);
     out->dropped += atomic_load_explicit(&ls->local->dropped, memory_order_relaxed);
     h = atomic_load_explicit(&ls->mpsc->head, memory_order_acquire);
-    t = atomic_load_explicit(&ls->mpsc->tail, memory_order_acquire);
+    t = sp_mpsc_tail(ls->mpsc);
     out->enqueued += t, out->pending += t - h;
     out->rejected += atomic_load_explicit(&ls->mpsc->rejected, memory_order_relaxed);
     out->dropped += atomic_load_explicit(&ls->mpsc->dropped, memory_order_relaxed);

@@ -282,7 +282,7 @@ uint32_t sp_manual_lane_slots(const sp_engine *e, uint32_t worker, uint32_t lane
     uint32_t n = 0;
     n = sp_copy_slots(ls->local->c_slots, ls->local->c_mask, atomic_load(&ls->local->head),
                       atomic_load(&ls->local->tail), 0, out, max, n);
-    n = sp_copy_slots(ls->mpsc->c_slots, ls->mpsc->c_mask, atomic_load(&ls->mpsc->head), atomic_load(&ls->mpsc->tail), 1,
+    n = sp_copy_slots(ls->mpsc->c_slots, ls->mpsc->c_mask, atomic_load(&ls->mpsc->head), sp_mpsc_tail(ls->mpsc), 1,
                       out, max, n);
     for (uint32_t s = 0; s < e->worker_count; s++) {
         sp_spsc *r = atomic_load(&ls->in[s]);

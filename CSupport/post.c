@@ -109,10 +109,11 @@ void sp_futex_wake_all(_Atomic uint32_t *word) {
     syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
+/* 1: enqueued; 0: no room; -1: the ring is closed (shutdown began). */
 static inline int sp_mpsc_try(sp_mpsc *r, uint32_t kind, uint32_t flags, const void *payload, size_t stride,
                               uint32_t len, uint32_t count) {
     uint64_t pos = sp_mpsc_claim(r, count);
-    if (pos == UINT64_MAX) return 0;
+    if (__builtin_expect(pos >= SP_MPSC_REFUSED, 0)) return pos == SP_MPSC_REFUSED ? -1 : 0;
     const unsigned char *p = payload;
     for (uint32_t i = 0; i < count; i++) sp_slot_fill(&r->p_slots[(pos + i) & r->p_mask], kind, flags, p + i * stride, len);
     for (uint32_t i = 0; i < count; i++) sp_mpsc_publish(r, pos + i);
@@ -137,7 +138,12 @@ static int sp_block(sp_engine *e, sp_worker *d, sp_mpsc *r, const sp_lane_config
         atomic_store_explicit(&r->waiters, 1, memory_order_relaxed);
         /* seq_cst: pairs with the consumer's fence in lanes.c (store head, fence, load waiters). */
         atomic_thread_fence(memory_order_seq_cst);
-        if (sp_mpsc_try(r, kind, flags, payload, stride, len, count)) {
+        int got = sp_mpsc_try(r, kind, flags, payload, stride, len, count);
+        if (got < 0) {
+            atomic_fetch_add_explicit(&r->rejected, count, memory_order_relaxed);
+            return SP_ESTOPPED;
+        }
+        if (got) {
             if (lc->policy == SP_POLICY_STRICT) sp_mark_urgent(d);
             sp_wake_if_sleeping(NULL, d);
             return SP_OK;
@@ -171,7 +177,12 @@ static inline __attribute__((always_inline)) int sp_foreign_post(sp_engine *e, u
         atomic_fetch_add_explicit(&r->rejected, count, memory_order_relaxed);
         return SP_ESTOPPED;
     }
-    if (__builtin_expect(!sp_mpsc_try(r, kind, flags, payload, stride, len, count), 0)) {
+    int got = sp_mpsc_try(r, kind, flags, payload, stride, len, count);
+    if (__builtin_expect(got <= 0, 0)) {
+        if (got < 0) { /* closed by a shutdown that began after the state check */
+            atomic_fetch_add_explicit(&r->rejected, count, memory_order_relaxed);
+            return SP_ESTOPPED;
+        }
         if (lc->on_full == SP_ON_FULL_BLOCK) return sp_block(e, d, r, lc, kind, flags, payload, stride, len, count);
         return sp_full(lc->on_full, &r->rejected, &r->dropped, 1, count);
     }

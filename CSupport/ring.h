@@ -183,10 +183,28 @@ static inline int sp_spsc_nonempty(sp_spsc *r) {
  * objects of integer type. (A cast to `_Atomic uint64_t *` would access a uint64_t object through
  * another type: undefined, and `_Atomic` types need not even share the representation.) */
 
-/* Claims `n` consecutive slots: returns the first position, or UINT64_MAX when there is no room. */
+/* Bit 63 of `tail` closes the ring (shutdown): a claim and the close are ordered by the same atomic
+ * word, so a producer either claimed before the close — and the drain waits for its event — or is
+ * refused. (A state check alone left a window: a producer that read RUNNING could claim after the
+ * workers found the engine quiescent and exited; its event was never handled.) Positions never
+ * reach 2^63. Readers of `tail` as a count use sp_mpsc_tail. */
+#define SP_MPSC_CLOSED (1ull << 63)
+#define SP_MPSC_REFUSED (UINT64_MAX - 1) /* sp_mpsc_claim: the ring is closed */
+
+static inline uint64_t sp_mpsc_tail(sp_mpsc *r) {
+    return atomic_load_explicit(&r->tail, memory_order_acquire) & ~SP_MPSC_CLOSED;
+}
+
+/* Closes the ring: every later claim is refused. seq_cst: ordered before the state store that
+ * tells workers to drain, so a worker that sees the drain sees every claim made before it. */
+static inline void sp_mpsc_close(sp_mpsc *r) { atomic_fetch_or_explicit(&r->tail, SP_MPSC_CLOSED, memory_order_seq_cst); }
+
+/* Claims `n` consecutive slots: returns the first position, UINT64_MAX when there is no room, or
+ * SP_MPSC_REFUSED when the ring is closed. */
 static inline uint64_t sp_mpsc_claim(sp_mpsc *r, uint32_t n) {
     uint64_t pos = atomic_load_explicit(&r->tail, memory_order_relaxed);
     for (;;) {
+        if (__builtin_expect(pos & SP_MPSC_CLOSED, 0)) return SP_MPSC_REFUSED;
         uint64_t last = pos + n - 1;
         sp_slot *s = &r->p_slots[last & r->p_mask];
         /* acquire: pairs with the consumer's release of seq in sp_mpsc_release. The consumer frees
@@ -215,7 +233,7 @@ static inline void sp_mpsc_publish(sp_mpsc *r, uint64_t pos) {
 
 static inline int sp_mpsc_push(sp_mpsc *r, uint32_t kind, uint32_t flags, const void *payload, uint32_t len) {
     uint64_t pos = sp_mpsc_claim(r, 1);
-    if (pos == UINT64_MAX) return 0;
+    if (pos >= SP_MPSC_REFUSED) return 0;
     sp_slot_fill(&r->p_slots[pos & r->p_mask], kind, flags, payload, len);
     sp_mpsc_publish(r, pos);
     return 1;
