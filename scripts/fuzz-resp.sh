@@ -16,6 +16,8 @@ out="${SPINDLE_FUZZ_OUT:-$root/.build-fuzz}"
 swiftc="${SWIFTC:-$(command -v swiftc || echo /opt/swift/usr/bin/swiftc)}"
 bindir="$(dirname "$swiftc")"
 mkdir -p "$out" "$here/artifacts"
+# Swift's own crash backtracer would take the trap first and libFuzzer would not save the input.
+export SWIFT_BACKTRACE=enable=no
 sources=("$root"/Examples/KeyValue/RESP/*.swift "$here/fuzz_resp.swift")
 build() { # $1 = output, rest = flags; skipped when the binary is newer than every source
   local bin="$1"; shift

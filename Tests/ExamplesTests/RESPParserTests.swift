@@ -133,6 +133,23 @@ func multibulk(_ args: [[UInt8]]) -> [UInt8] {
         #expect(parse([[UInt8](repeating: 0x41, count: 2000)], limits: limits).error == .inlineTooLong)
         #expect(parse([[UInt8](repeating: 0x41, count: 1000)], limits: limits).error == nil, "under the limit: waits for more")
         #expect(parse([bytes("*1\r\n$5\r\nab")], limits: RESPLimits(maxBulkLength: 4)).error == .bulkTooLarge(5, limit: 4))
+        // A line's end found past the limit fails as its absence does (a fuzz finding: whole, this
+        // was "invalid multibulk length"; split before the end, "too big mbulk count string").
+        for line in [bytes("*") + [UInt8](repeating: 0xFF, count: 1100) + bytes("\r\n"),
+                     bytes("*1\r\n$") + [UInt8](repeating: 0x31, count: 1100) + bytes("\r\n"),
+                     [UInt8](repeating: 0x41, count: 1100) + bytes("\r\n")] {
+            let whole = parse([line], limits: limits).error
+            #expect(whole != nil)
+            for cut in [1, 500, 1025, 1026, 1027, 1100, line.count - 1] {
+                #expect(parse([Array(line[..<cut]), Array(line[cut...])], limits: limits).error == whole, "cut at \(cut)")
+            }
+        }
+        // At the limit exactly: accepted whole and split at every point.
+        let atLimit = [UInt8](repeating: 0x41, count: 1024) + bytes("\r\n")
+        for cut in 0...atLimit.count {
+            let r = parse([Array(atLimit[..<cut]), Array(atLimit[cut...])], limits: limits)
+            #expect(r.error == nil && r.commands.count == 1, "cut at \(cut)")
+        }
         #expect(parse([bytes("*3\r\n")], limits: RESPLimits(maxArguments: 2)).error == .tooManyArguments(3, limit: 2))
     }
 

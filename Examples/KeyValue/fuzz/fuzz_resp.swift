@@ -7,7 +7,8 @@
 // 3. Splitting the input in two at a point taken from the input, and feeding it the way the server
 //    does (unconsumed tail kept and passed again, longer), gives the same commands and the same
 //    error as feeding it whole.
-// 4. Nothing is held without bound: while the parser waits for more bytes, the unfinished frame and
+// 4. Error texts name the protocol; the integer and reply readers never trap on any bytes.
+// 5. Nothing is held without bound: while the parser waits for more bytes, the unfinished frame and
 //    the end it announces stay within what the limits allow (arguments × (bulk + header)); an
 //    unterminated line is refused at the inline limit.
 
@@ -37,6 +38,9 @@ func feed(_ pieces: [UnsafeRawBufferPointer]) -> Run {
                     for a in parser.arguments {
                         precondition(a.offset >= 0 && a.count >= 0 && a.offset + a.count <= n, "argument outside its frame")
                     }
+                    for a in parser.arguments {  // the integer reader runs on client bytes too (EX, INCR)
+                        _ = RESPParser.parseInteger(UnsafeRawBufferPointer(rebasing: rest[a.offset..<(a.offset + a.count)]))
+                    }
                     if !parser.arguments.isEmpty {
                         run.commands.append(parser.arguments.map { Array(rest[$0.offset..<($0.offset + $0.count)]) })
                     }
@@ -51,6 +55,7 @@ func feed(_ pieces: [UnsafeRawBufferPointer]) -> Run {
                 precondition((parser.bytesNeeded ?? 0) <= frameBound, "expects a frame past the limits")
                 break loop
             case .failure(let e):
+                precondition(e.description.hasPrefix("Protocol error: "), "an error reply names the protocol")
                 run.error = e
                 return run
             }
@@ -67,5 +72,11 @@ public func fuzzRESP(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let cut = size > 0 ? Int(data[0]) * size / 256 : 0
     let split = feed([UnsafeRawBufferPointer(rebasing: all[..<cut]), UnsafeRawBufferPointer(rebasing: all[cut...])])
     precondition(whole == split, "split at \(cut) parsed differently")
+    // The reply reader (used on replies the server wrote) must not trap on any bytes either.
+    var p = 0
+    while p < size, let n = RESPReply.length(all, from: p) {
+        precondition(n > 0 && p + n <= size, "reply length outside the bytes")
+        p += n
+    }
     return 0
 }
