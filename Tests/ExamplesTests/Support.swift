@@ -118,3 +118,20 @@ let twoOrOne = min(2, Engine.Configuration.hostDefault.cpus.count)
 /// (backend, workers) pairs every server behaviour is checked on.
 let serverCases: [(Engine.Configuration.Backend, Int)] = [(.ioUring, 1), (.ioUring, twoOrOne), (.epoll, 1), (.epoll, twoOrOne)]
 let backendsOnly: [Engine.Configuration.Backend] = [.ioUring, .epoll]
+
+/// A TCP port free on 127.0.0.1 now (the kernel's pick for a socket bound to port 0, then closed).
+func freePort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { p -> Int32 in
+            _ = bind(fd, p, len)
+            return getsockname(fd, p, &len)
+        }
+    }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
