@@ -149,6 +149,28 @@ struct KeyValueTests {
         #expect(Self.info(server, "busy_replies") == 0)
     }
 
+    /// A pipeline deeper than `maxPipeline`: the connection's input waits (kept) while it owes that
+    /// many replies and resumes as they come back from the other worker; every reply in order.
+    @Test(arguments: backendsOnly)
+    func deepPipelinesWaitForRepliesAndResume(backend: Engine.Configuration.Backend) throws {
+        try #require(twoOrOne == 2, "needs two workers (replies owed come from the other one)")
+        let server = try Self.start(backend, workers: 2) { $0.maxPipeline = 8 }
+        defer { server.stop() }
+        let c = try Client(port: server.port)
+        let n = 3000
+        var out: [UInt8] = []
+        for i in 0..<n { out += multibulk([Array("SET".utf8), Array("d:\(i)".utf8), Array("\(i)".utf8)]) }
+        for i in 0..<n { out += multibulk([Array("INCR".utf8), Array("d:\(i)".utf8)]) }
+        #expect(c.write(out))
+        var good = 0
+        for i in 0..<(2 * n) {  // stops at the first wrong or missing reply (a missing one waits 10 s)
+            guard c.reply() == (i < n ? "+OK\r\n" : ":\(i - n + 1)\r\n") else { break }
+            good += 1
+        }
+        #expect(good == 2 * n, "\(good) of \(2 * n) replies in order before the first wrong or missing one")
+        #expect((Self.info(server, "input_waits") ?? 0) > 0, "the input waited for replies at least once")
+    }
+
     /// SET … PX expires on access (lazy) and, untouched, by the sweep (the engine's periodic timer).
     @Test(arguments: backendsOnly)
     func keysExpireOnAccessAndBySweep(backend: Engine.Configuration.Backend) throws {
