@@ -2,11 +2,19 @@
 # Makes sure the system libraries Spindle builds against are present: liburing-dev and
 # libnuma-dev (Debian/Ubuntu). Installs them with apt-get when missing and we may; otherwise says
 # exactly what to run.
+#
+#   scripts/deps.sh --services   also redis-tools and redis-server (redis-cli, redis-benchmark and
+#                                the baseline server), for trying and measuring the examples by
+#                                hand; the test suite does not need them (its clients are sockets)
 set -euo pipefail
 
 missing=()
 [ -f /usr/include/liburing.h ] || missing+=(liburing-dev)
 [ -f /usr/include/numa.h ] || missing+=(libnuma-dev)
+if [ "${1:-}" = "--services" ]; then
+  command -v redis-cli >/dev/null 2>&1 && command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     echo "spindle: installing ${missing[*]} (apt-get)" >&2

@@ -19,6 +19,18 @@ if [ -x CSupport/fuzz/run.sh ] && [ $# -eq 0 ]; then
   grep -E "^Done [0-9]+ runs|corpus" "$log" | tail -2 || true
   rm -f "$log"
 fi
+# The key-value example's RESP parser under libFuzzer: corpus replay and a seeded run of ≤ 15 s
+# (~30 s with its build; one line unless it fails).
+if [ $# -eq 0 ]; then
+  log=$(mktemp)
+  if ! scripts/fuzz-resp.sh >"$log" 2>&1; then
+    cat "$log"
+    echo "fuzz-resp: the RESP parser fuzz run failed (output above)" >&2
+    exit 1
+  fi
+  grep -E "^Done [0-9]+ runs" "$log" | tail -1 || true
+  rm -f "$log"
+fi
 # The sleep/wake handshake, model-checked with spin (CSupport/model): ~10 s, one line per check
 # only when one does not end as expected.
 if [ $# -eq 0 ]; then
