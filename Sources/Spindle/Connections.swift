@@ -43,6 +43,48 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         throw SpindleError(.invalidConfiguration, "address \"\(host)\": rule a numeric IPv4 or IPv6 address; fix: e.g. 127.0.0.1 or ::1")
     }
 
+    /// The port (0: any free port).
+    public var port: Int {
+        bytes.withUnsafeBytes { raw in
+            Int(UInt16(bigEndian: raw.load(fromByteOffset: 2, as: UInt16.self)))  // sin_port and sin6_port share offset 2
+        }
+    }
+
+    /// The same address on `port`.
+    func with(port: Int) -> SocketAddress {
+        var b = bytes
+        let p = UInt16(port).bigEndian
+        withUnsafeBytes(of: p) { b[2] = $0[0]; b[3] = $0[1] }
+        let host = description.hasPrefix("[") ? String(description.dropFirst().prefix { $0 != "]" }) : String(description.prefix { $0 != ":" })
+        return SocketAddress(bytes: b, description: description.hasPrefix("[") ? "[\(host)]:\(port)" : "\(host):\(port)")
+    }
+
+    init(bytes: [UInt8], description: String) {
+        self.bytes = bytes
+        self.description = description
+    }
+
+    /// A free port for this address that SO_REUSEPORT listeners can share: the kernel picks it
+    /// for a socket bound here, which is closed again (so one port 0 means one port for every
+    /// worker's listener, not one each).
+    func reservedReusePort() throws(SpindleError) -> Int {
+        let family = Int32(bytes.withUnsafeBytes { $0.load(as: sa_family_t.self) })
+        let fd = socket(family, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw SpindleError(.startFailed, "listener \(self): socket: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size))
+        var storage = sockaddr_storage()
+        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let ok = bytes.withUnsafeBytes { raw in
+            bind(fd, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(raw.count)) == 0
+        } && withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) == 0 }
+        }
+        guard ok else { throw SpindleError(.startFailed, "listener \(self): cannot pick a free port: \(String(cString: strerror(errno)))") }
+        return withUnsafeBytes(of: &storage) { Int(UInt16(bigEndian: $0.load(fromByteOffset: 2, as: UInt16.self))) }
+    }
+
     /// 127.0.0.1 on `port`.
     public static func loopback(port: Int) throws(SpindleError) -> SocketAddress { try SocketAddress(host: "127.0.0.1", port: port) }
     /// 0.0.0.0 on `port`.
@@ -191,6 +233,8 @@ extension Engine.Builder {
         handler: @escaping @Sendable (borrowing ConnectionEvent, borrowing WorkerContext) throws -> Void
     ) throws(SpindleError) -> [SourceHandle] {
         let workers = try _sourceWorkers(lane: lane, on: destination, what: "listener", everyWorker: true)
+        // Port 0 on several workers: one free port for all of them (each would get its own).
+        let address = workers.count > 1 && address.port == 0 ? address.with(port: try address.reservedReusePort()) : address
         let run: HandlerEntry.Run = { slots, count, ctx in
             let worker = ctx.worker
             return _runBatch(count, ctx) { i throws in

@@ -154,3 +154,28 @@ func udpRoundTrip(_ msg: [UInt8], port: Int) -> [UInt8]? {
     let got = recv(fd, &back, back.count, 0)
     return got >= 0 ? Array(back.prefix(got)) : nil
 }
+
+extension EngineSuites.RuntimeSourceTests {
+    /// `listen(on: port 0, on: .spread)` on several workers: one port for every worker's listener
+    /// (SO_REUSEPORT), which each handle reports, and connections to it are served.
+    @Test func portZeroOnEveryWorkerIsOnePort() throws {
+        var builder = Engine.Builder(configuration: testConfig(workers: 2))
+        let accepted = Atomic<Int>(0)
+        let handles = try builder.listen(on: .loopback(port: 0), lane: Lane(index: 2), on: .spread) { e, ctx in
+            if e.kind == .accepted { accepted.add(1, ordering: .relaxed) }
+            if e.kind == .data { _ = try e.withBytes { s in try s.withUnsafeBytes { try ctx.send($0, on: e.connection) } } }
+        }
+        let engine = try builder.start()
+        defer { _ = engine.stop() }
+        let ports = Set(handles.compactMap(\.localPort))
+        #expect(handles.count == builder.configuration.cpus.count)
+        #expect(ports.count == 1, "ports \(ports)")
+        let port = try #require(ports.first)
+        for c in 0..<16 {
+            let client = try TestClient(port: port)
+            let msg = patternBytes(c, 1000)
+            #expect(client.write(msg) && client.read(msg.count) == msg)
+        }
+        #expect(eventually { accepted.load(ordering: .relaxed) == 16 })
+    }
+}
