@@ -321,6 +321,10 @@ int sp_conn_send(sp_worker *w, uint64_t conn, const void *data, uint32_t len, ui
 int sp_udp_send(sp_worker *w, uint64_t sock, const void *data, uint32_t len, const void *addr, uint32_t addr_len);
 /** Closes connection `conn` after its queued sends: one final SP_OP_CLOSED event follows. */
 int sp_conn_close(sp_worker *w, uint64_t conn);
+/** Resets connection `conn` now, for a peer that stopped reading: the peer gets an RST
+ *  (SO_LINGER 0), queued sends are not sent — each call still gets its SP_OP_SENT event, with an
+ *  error — and one final SP_OP_CLOSED event follows, so its send chunks come back at once. */
+int sp_conn_abort(sp_worker *w, uint64_t conn);
 /** The local port of listener `id` on worker `w` (after it was armed). */
 int sp_source_local_port(sp_worker *w, uint64_t id);
 

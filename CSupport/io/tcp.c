@@ -307,6 +307,24 @@ int sp_conn_close(sp_worker *w, uint64_t id) {
     return SP_OK;
 }
 
+int sp_conn_abort(sp_worker *w, uint64_t id) {
+    sp_source *s = sp_io_lookup(w, id);
+    if (!s || s->kind != SP_SOURCE_CONN || s->state == SP_SRC_CANCELLING) return SP_ENOENT;
+    s->closing = 1;
+    struct linger l = {.l_onoff = 1, .l_linger = 0}; /* close(2) sends an RST */
+    setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    /* The kernel ends what is in flight: a receive sees EOF, a send blocked on a full socket fails
+     * (EPIPE). Queued sends are handed to the kernel, which refuses them at once, so each call gets
+     * its SENT event with the error through the usual path (room in the lane checked there). */
+    shutdown(s->fd, SHUT_RDWR);
+    if (s->sq_head != SP_NONE && !s->sending)
+        w->engine->backend->conn_send(w, s);
+    else if (!s->sending)
+        w->engine->backend->conn_stop(w, s);
+    sp_tcp_maybe_final(w, s);
+    return SP_OK;
+}
+
 void sp_tcp_free_conn(sp_worker *w, sp_source *s) {
     sp_io *io = w->io;
     while (s->sq_head != SP_NONE) sp_chunk_pop(io, s);

@@ -211,6 +211,16 @@ extension WorkerContext {
         guard connection.worker == worker else { throw ConnectionError(code: .wrongWorker, connection: connection) }
         if sp_conn_close(_worker, connection.id) != SP_OK.rawValue { throw ConnectionError(code: .closed, connection: connection) }
     }
+
+    /// Resets `connection` now — for a peer that stopped reading, whose queued sends would hold
+    /// this worker's send chunks until it reads: the peer gets an RST, queued sends are not sent
+    /// (each call still gets its `sent` event, with an error), and one final `closed` event follows.
+    /// Works on a connection already closing with ``close(_:)``.
+    /// - Throws: ``ConnectionError`` (`closed` when its final event already came, `wrongWorker`).
+    public func abort(_ connection: Connection) throws(ConnectionError) {
+        guard connection.worker == worker else { throw ConnectionError(code: .wrongWorker, connection: connection) }
+        if sp_conn_abort(_worker, connection.id) != SP_OK.rawValue { throw ConnectionError(code: .closed, connection: connection) }
+    }
 }
 
 extension Engine.Builder {

@@ -372,6 +372,56 @@ extension EngineSuites {
             _ = engine.stop()
         }
 
+        /// A peer that never reads: `abort` resets the connection at once — every queued send call
+        /// still gets exactly one `sent` event (the unsent ones with an error), one `closed` follows,
+        /// the peer sees the reset, and the worker's send chunks are free again for the next
+        /// connection (which queues as much and reads it all).
+        @Test(arguments: backends)
+        func abortFreesAStuckConnection(backend: Engine.Configuration.Backend) throws {
+            var builder = Engine.Builder(configuration: testConfig(backend: backend))
+            let calls = 48, part = 1 << 16  // 3 MiB: most of the worker's 4 MiB of send chunks
+            let sentOK = Atomic<Int>(0), sentFailed = Atomic<Int>(0), closed = Atomic<Int>(0), refused = Atomic<Int>(0)
+            let payload = patternBytes(5, part)
+            let listeners = try builder.listen(on: .loopback(port: 0), lane: Lane(index: 3)) { e, ctx in
+                switch e.kind {
+                case .accepted:
+                    for _ in 0..<calls {
+                        do { _ = try ctx.send(payload, on: e.connection) } catch { refused.add(1, ordering: .relaxed) }
+                    }
+                case .data:  // the stuck client's one byte: give up on it
+                    try ctx.abort(e.connection)
+                    #expect(throws: ConnectionError.self) { try ctx.send([1], on: e.connection) }
+                case .sent: if e.error == nil { sentOK.add(1, ordering: .relaxed) } else { sentFailed.add(1, ordering: .relaxed) }
+                case .closed: closed.add(1, ordering: .relaxed)
+                default: break
+                }
+            }
+            let engine = try builder.start()
+            defer { _ = engine.stop() }
+            let stuck = try TestClient(port: listeners[0].localPort!, receiveBuffer: 4096)
+            #expect(eventually { engine.ioStats(WorkerID(0)).shortSends > 0 || sentOK.load(ordering: .relaxed) > 0 })
+            #expect(stuck.write([0x41]))
+            #expect(eventually { closed.load(ordering: .relaxed) == 1 }, "no closed event after abort")
+            #expect(eventually { sentOK.load(ordering: .relaxed) + sentFailed.load(ordering: .relaxed) == calls },
+                    "sent events: \(sentOK.load(ordering: .relaxed)) ok + \(sentFailed.load(ordering: .relaxed)) failed of \(calls)")
+            #expect(sentFailed.load(ordering: .relaxed) > 0, "every call was sent: the client read them, the test did not test abort")
+            #expect(refused.load(ordering: .relaxed) == 0)
+            var sawReset = false
+            while true {  // what was in the socket, then the reset (never a clean EOF)
+                var b = [UInt8](repeating: 0, count: 65536)
+                let n = recv(stuck.fd, &b, b.count, 0)
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 { sawReset = errno == ECONNRESET; break }
+                if n == 0 { break }
+            }
+            #expect(sawReset, "the peer did not see a reset")
+            // The chunks came back: a reading client gets another 3 MiB in full.
+            let reader = try TestClient(port: listeners[0].localPort!)
+            let back = reader.read(calls * part)
+            #expect(back.count == calls * part, "second connection read \(back.count) of \(calls * part)")
+            #expect(refused.load(ordering: .relaxed) == 0, "send chunks were not returned by the abort")
+        }
+
         /// UDP: 200 datagrams to an echoing socket come back whole (content checked), with the
         /// sender's address; then cancel ends the socket with one `cancelled` event.
         @Test(arguments: backends)
