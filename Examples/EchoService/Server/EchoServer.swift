@@ -134,7 +134,7 @@ final class EchoWorker {
         let have = pending[c]?.count ?? 0
         if have + bytes.count > maxPending {
             pending[c] = nil
-            try? ctx.close(c)  // a peer that does not read: bounded, then closed
+            try? ctx.abort(c)  // a peer that does not read: bounded, then reset (frees its send chunks)
             return
         }
         if pending[c] == nil { waiting.append(c) }

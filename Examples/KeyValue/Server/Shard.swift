@@ -291,7 +291,10 @@ final class Shard {
             counters.add(counters.outputOverflows, 1)
             s.out = []
             s.outStart = 0
-            close(s, ctx)
+            // Reset, not close: a close waits for the replies already in the engine, which a client
+            // that never reads would hold (with this worker's send chunks) for as long as it lives.
+            s.closing = true
+            try? ctx.abort(s.connection)
             return
         }
         while s.outStart < s.out.count && s.inEngine < ServerCore.inEngineLimit {
