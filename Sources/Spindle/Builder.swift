@@ -22,6 +22,7 @@ extension Engine {
         var factories: [StateFactory] = []
         var sources: [PendingSource] = []
         var errorHook: (@Sendable (any Error, WorkerID, Lane) -> Void)?
+        var stopHooks: [@Sendable () -> Void] = []
         @usableFromInline let builderID: UInt64
         var logger: Logger
         let usingDefault: Bool
@@ -105,8 +106,12 @@ extension Engine {
             if usingDefault {
                 logger.info("spindle: no profile given: using the embedded default for this host (\(configuration.cpus.count) workers on CPUs \(configuration.cpus), \(configuration.lanes.count) lanes)")
             }
-            let core = EngineCore(entries: entries, factories: factories, errorHook: errorHook,
-                                  laneNames: configuration.lanes.map(\.name), sources: sources)
+            // Executor jobs are one more inline kind, the last in the table (``WorkerExecutor``).
+            let jobs = ExecutorTable(workerCount: configuration.cpus.count, laneCount: configuration.lanes.count,
+                                     kind: UInt32(entries.count))
+            let core = EngineCore(entries: entries + [jobs.handlerEntry()], factories: factories, errorHook: errorHook,
+                                  laneNames: configuration.lanes.map(\.name), sources: sources, jobs: jobs,
+                                  stopHooks: stopHooks)
             var cb = core.callbacks
             var err: Int32 = 0
             var msg = [CChar](repeating: 0, count: 512)
@@ -116,9 +121,11 @@ extension Engine {
             // Sources were armed by their workers during start; one that failed fails the start.
             if let failed = sources.first(where: { $0.handle.armError.withLock { $0 } != nil }) {
                 sp_engine_shutdown(handle, sp_now_ns())
+                core.afterShutdown()
                 sp_engine_destroy(handle)
                 throw SpindleError(.startFailed, "\(failed.handle.label) on worker \(failed.handle.worker.rawValue): \(failed.handle.armError.withLock { $0 } ?? "")")
             }
+            jobs.install(handle: handle)
             let boxed = entries.filter { $0.release != nil }.map(\.typeName)
             if !boxed.isEmpty {
                 logger.info("spindle: boxed event kinds (one allocation per post): \(boxed.joined(separator: ", "))")
