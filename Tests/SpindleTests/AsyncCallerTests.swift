@@ -35,7 +35,10 @@ extension EngineSuites {
 
         @Test func sendWaitsOnAFullLaneAndCompletesAfterTheDrain() throws {
             let (engine, gate, ticks, bulk, seen) = try heldEngine()
-            defer { _ = engine.stop() }
+            defer {
+                gate.open()  // a failed expectation must not leave the worker held (stop would wait)
+                _ = engine.stop()
+            }
             let filled = fill(engine, ticks, bulk)
             #expect(filled == 64)
             let rejectedBefore = engine.stats(worker: WorkerID(0), lane: bulk).rejected
@@ -57,7 +60,10 @@ extension EngineSuites {
 
         @Test func sendThrowsOnCancellationAndEnqueuesNothing() throws {
             let (engine, gate, ticks, bulk, seen) = try heldEngine()
-            defer { _ = engine.stop() }
+            defer {
+                gate.open()  // a failed expectation must not leave the worker held (stop would wait)
+                _ = engine.stop()
+            }
             let filled = fill(engine, ticks, bulk)
             let rejectedBefore = engine.stats(worker: WorkerID(0), lane: bulk).rejected
             let sender = Task.detached {

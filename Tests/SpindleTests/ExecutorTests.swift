@@ -134,7 +134,10 @@ extension EngineSuites {
             let ticks = try builder.register(Tick.self) { t, _ in order.append(Int(t.seq)) }
             let gates = try builder.register(Gate.self) { _, _ in gate.hold() }
             let engine = try builder.start()
-            defer { _ = engine.stop() }
+            defer {
+                gate.open()  // a failed expectation must not leave the worker held (stop would wait)
+                _ = engine.stop()
+            }
             let w1 = WorkerID(1)
             try engine.post(Gate(id: 0), as: gates, lane: bulk, to: .worker(w1))
             #expect(gate.waitUntilHeld())
@@ -350,7 +353,10 @@ extension EngineSuites {
             let gate = WorkerGate()
             let gates = try builder.register(Gate.self) { _, _ in gate.hold() }
             let engine = try builder.start()
-            defer { _ = engine.stop() }
+            defer {
+                gate.open()  // a failed expectation must not leave the worker held (stop would wait)
+                _ = engine.stop()
+            }
             let w1 = WorkerID(1)
             try engine.post(Gate(id: 0), as: gates, lane: Lane(index: 3), to: .worker(w1))
             #expect(gate.waitUntilHeld())
