@@ -143,13 +143,14 @@ final class ExecutorTable: @unchecked Sendable {
         }
     }
 
-    /// An actor's job runs isolated to the serial face (and with the task executor set, so a task
-    /// preferring this worker needs no hop when the actor returns); a task's job runs with no
+    /// An actor's job runs isolated to the serial face, with no task executor: the runtime compares
+    /// the task executor it runs on with the task's own preference at every switch, and naming ours
+    /// for a task that prefers none would make each of them a hop. A task's job runs with no
     /// isolation on the task executor, as nonisolated code expects.
     @inline(__always)
     static func run(_ job: UnownedJob, on e: WorkerExecutor, isolated: Bool) {
         if isolated {
-            job.runSynchronously(isolatedTo: e.serial.asUnownedSerialExecutor(), taskExecutor: e.asUnownedTaskExecutor())
+            job.runSynchronously(on: e.serial.asUnownedSerialExecutor())
         } else {
             job.runSynchronously(on: e.asUnownedTaskExecutor())
         }

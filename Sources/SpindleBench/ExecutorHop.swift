@@ -1,4 +1,6 @@
+import CBenchPeers
 import Foundation
+import Logging
 import Spindle
 import Synchronization
 
@@ -10,8 +12,9 @@ import Synchronization
 /// costs). Only passes that found the other task parked count (on a parallel executor a pass can
 /// meet a task that has not parked yet; that one is not a hop and is not counted).
 ///
-/// - Spindle: `Task(executorPreference:)` on worker 1's executor, lane 0: every hop enters the
-///   worker's own queue from the worker (the local path).
+/// - Spindle: tasks that prefer worker 1's executor, lane 0 (`spindle`), and actors whose
+///   `unownedExecutor` is that executor (`spindle-actor`, the shape of the NIO row): every hop
+///   enters the worker's own queue from the worker (the local path).
 /// - The global concurrent executor: the same tasks with no preference (`Task.detached`).
 /// - A peer's serial executor (SwiftNIO's event loop, which is not a `TaskExecutor`): the tasks run
 ///   in actors whose `unownedExecutor` is that executor (``serialExecutorTrial(_:_:shutdown:)``).
@@ -25,7 +28,12 @@ public enum ExecutorHop {
     static func passes(_ c: BenchConfig) -> Int { c.quick ? 20_000 : 100_000 }
 
     static var contenders: [Contender] {
-        [Contender(system: .globalExecutor, scenarios: [.executor]) { _, c in try global(c) }]
+        [
+            Contender(system: .spindleActor, scenarios: [.executor]) { _, c in
+                try spindle(c, taskPreference: false)
+            },
+            Contender(system: .globalExecutor, scenarios: [.executor]) { _, c in try global(c) },
+        ]
     }
 
     /// Where a task parks until the other one passes the baton. Counts the passes that resumed a
@@ -49,24 +57,37 @@ public enum ExecutorHop {
             }
         }
 
+        /// Parks the caller until the other side passes.
         func wait() async {
-            await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
-                let now = state.withLock { s -> Bool in
-                    if s.signals > 0 {
-                        s.signals -= 1
-                        return true
-                    }
-                    s.waiter = c
-                    return false
-                }
-                if now { c.resume() }
-            }
+            await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in park(c) }
         }
+
+        /// Resumes `c` now if a pass is waiting, else keeps it for the next one.
+        func park(_ c: UnsafeContinuation<Void, Never>) {
+            let now = state.withLock { s -> Bool in
+                if s.signals > 0 {
+                    s.signals -= 1
+                    return true
+                }
+                s.waiter = c
+                return false
+            }
+            if now { c.resume() }
+        }
+    }
+
+    /// What one task of a pair does.
+    struct Side: Sendable {
+        var passes: Int
+        var mine: Mailbox
+        var theirs: Mailbox
+        var first: Bool
     }
 
     /// One side of a pair: `first` passes before it waits.
     static func play(_ passes: Int, mine: Mailbox, theirs: Mailbox, first: Bool) async {
-        for _ in 0..<passes {
+        for i in 0..<passes {
+            if i & 1023 == 0 { cbp_beat(1) }  // progress for the stall watchdog
             if first {
                 theirs.signal()
                 await mine.wait()
@@ -77,9 +98,13 @@ public enum ExecutorHop {
         }
     }
 
-    /// Spindle's row: an engine per round, the tasks on worker 1's (or the only worker's) executor.
-    static func spindle(_ c: BenchConfig) throws -> Trial {
-        let builder = Engine.Builder(configuration: c.engine)
+    /// Spindle's rows: an engine per round; the pairs on worker 1's (or the only worker's) executor,
+    /// lane 0 — as tasks that prefer it (`spindle`), or as actors whose `unownedExecutor` is the
+    /// worker's (`spindle-actor`, the same shape as the NIO row).
+    static func spindle(_ c: BenchConfig, taskPreference: Bool) throws -> Trial {
+        var logger = Logger(label: "spindle.bench")
+        logger.logLevel = .warning  // one engine per round: its start-up lines would drown the table
+        let builder = Engine.Builder(configuration: c.engine, logger: logger)
         let engine: Engine
         do { engine = try builder.start() } catch { throw BenchError.runFailed("executor: engine start: \(error)") }
         defer { _ = try? engine.shutdownBlocking(deadline: .now + .seconds(10)) }
@@ -88,18 +113,37 @@ public enum ExecutorHop {
         do { exec = try engine.executor(worker: worker, lane: Lane(index: 0)) } catch {
             throw BenchError.runFailed("executor: \(error)")
         }
-        return try measure(c) { side, done in
-            Task(executorPreference: exec) {
-                await side()
-                done()
+        let trial = try taskPreference
+            ? measure(c) { side, done in
+                Task(executorPreference: exec) {
+                    await play(side.passes, mine: side.mine, theirs: side.theirs, first: side.first)
+                    done()
+                }
             }
+            : onSerialExecutor(c, exec.asUnownedSerialExecutor())
+        if SpindleRound.diagnostics {  // SPINDLE_BENCH_DIAG=1: jobs per batch, rounds, sleeps
+            let ws = engine.workerStats(worker)
+            let ls = engine.stats(worker: worker, lane: Lane(index: 0))
+            print("diag executor: jobs \(ls.handled) for \(trial.events) hops, batches \(ws.batches), rounds \(ws.rounds), sleeps \(ws.sleeps), foreign wake-ups \(ws.foreignWakeups)", to: &standardError)
         }
+        return trial
     }
 
     static func global(_ c: BenchConfig) throws -> Trial {
         try measure(c) { side, done in
             Task.detached {
-                await side()
+                await play(side.passes, mine: side.mine, theirs: side.theirs, first: side.first)
+                done()
+            }
+        }
+    }
+
+    /// The pairs as actors on `executor`.
+    static func onSerialExecutor(_ c: BenchConfig, _ executor: UnownedSerialExecutor) throws -> Trial {
+        try measure(c) { side, done in
+            let player = Player(executor)
+            Task.detached {
+                await player.play(side)
                 done()
             }
         }
@@ -111,7 +155,16 @@ public enum ExecutorHop {
         let executor: UnownedSerialExecutor
         init(_ executor: UnownedSerialExecutor) { self.executor = executor }
         nonisolated var unownedExecutor: UnownedSerialExecutor { executor }
-        func play(_ side: @Sendable () async -> Void) async { await side() }
+        /// The loop inline in the actor, parking with `withUnsafeContinuation` right here, so every
+        /// resume comes back to this actor's executor.
+        func play(_ side: Side) async {
+            for i in 0..<side.passes {
+                if i & 1023 == 0 { cbp_beat(1) }  // progress for the stall watchdog
+                if side.first { side.theirs.signal() }
+                await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in side.mine.park(c) }
+                if !side.first { side.theirs.signal() }
+            }
+        }
     }
 
     /// A round on a peer's serial executor (e.g. `loop.executor.asUnownedSerialExecutor()` of a NIO
@@ -120,19 +173,13 @@ public enum ExecutorHop {
         throws -> Trial
     {
         defer { shutdown() }
-        return try measure(c) { side, done in
-            let player = Player(executor)
-            Task.detached {
-                await player.play(side)
-                done()
-            }
-        }
+        return try onSerialExecutor(c, executor)
     }
 
     /// Starts `pairs` pairs (2 × `pairs` tasks through `spawn`) for 0 passes, then for `passes(c)`,
     /// and returns the second round with the first one's allocations taken out.
     static func measure(
-        _ c: BenchConfig, spawn: (@escaping @Sendable () async -> Void, @escaping @Sendable () -> Void) -> Void
+        _ c: BenchConfig, spawn: (Side, @escaping @Sendable () -> Void) -> Void
     ) throws -> Trial {
         func round(_ passes: Int) throws -> (seconds: Double, mallocs: UInt64, hops: Int) {
             let tasks = 2 * pairs
@@ -146,8 +193,8 @@ public enum ExecutorHop {
                 let finish: @Sendable () -> Void = {
                     if left.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { done.signal() }
                 }
-                spawn({ await play(passes, mine: a, theirs: b, first: true) }, finish)
-                spawn({ await play(passes, mine: b, theirs: a, first: false) }, finish)
+                spawn(Side(passes: passes, mine: a, theirs: b, first: true), finish)
+                spawn(Side(passes: passes, mine: b, theirs: a, first: false), finish)
             }
             guard done.wait(seconds: 120) else {
                 throw BenchError.runFailed("executor: \(left.load(ordering: .relaxed)) of \(tasks) tasks did not finish in 120 s")

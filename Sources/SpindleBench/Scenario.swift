@@ -132,6 +132,8 @@ public struct System: RawRepresentable, Hashable, Sendable, Codable, CustomStrin
     public static let asyncStream = System(rawValue: "asyncstream")
     /// A mutex + condition-variable queue.
     public static let mutexQueue = System(rawValue: "mutex-queue")
+    /// Spindle's worker executor as the serial executor of actors (`unownedExecutor`).
+    public static let spindleActor = System(rawValue: "spindle-actor")
     /// Swift's global concurrent executor (tasks with no executor preference).
     public static let globalExecutor = System(rawValue: "global-executor")
     /// SwiftNIO `EventLoop.execute` (added by the Benchmarks package's runner).
