@@ -27,11 +27,14 @@ extension Engine {
 
     private func _checkExecutor(_ worker: WorkerID, _ lane: Lane?) throws(SpindleError) {
         guard worker.rawValue >= 0 && worker.rawValue < workerCount else {
-            throw SpindleError(.invalidConfiguration, "no worker \(worker.rawValue): this engine has workers 0..<\(workerCount)")
+            throw SpindleError(
+                .invalidConfiguration, "no worker \(worker.rawValue): this engine has workers 0..<\(workerCount)")
         }
         if let lane, lane.index < 0 || lane.index >= configuration.lanes.count {
-            throw SpindleError(.invalidConfiguration,
-                "no lane \(lane.index): this engine has lanes 0..<\(configuration.lanes.count) (\(core.laneNames.joined(separator: ", ")))")
+            throw SpindleError(
+                .invalidConfiguration,
+                "no lane \(lane.index): this engine has lanes 0..<\(configuration.lanes.count) (\(core.laneNames.joined(separator: ", ")))"
+            )
         }
     }
 }

@@ -61,8 +61,10 @@ extension Engine {
     private func _checkSend() throws {
         try Task.checkCancellation()
         if let w = sp_current_worker(handle) {
-            throw SpindleError(.onWorkerThread,
-                "send would wait on worker \(sp_worker_id(w)) of this engine, and a worker never waits: use post (it fails fast with laneFull) or run the sender on another executor")
+            throw SpindleError(
+                .onWorkerThread,
+                "send would wait on worker \(sp_worker_id(w)) of this engine, and a worker never waits: use post (it fails fast with laneFull) or run the sender on another executor"
+            )
         }
     }
 }

@@ -103,7 +103,8 @@ final class EventBuffer<E: Event>: @unchecked Sendable {
 
     init(capacity: Int) throws(SpindleError) {
         guard capacity >= 1 && capacity <= 1 << 20 else {
-            throw SpindleError(.invalidConfiguration,
+            throw SpindleError(
+                .invalidConfiguration,
                 "stream capacity \(capacity) is out of range; rule: 1...1048576; fix: choose a capacity in range")
         }
         state = Locked(State(ring: Array(repeating: nil, count: capacity)))
@@ -144,7 +145,10 @@ final class EventBuffer<E: Event>: @unchecked Sendable {
                 if let value = now { c.resume(returning: value) }
             }
         } onCancel: {
-            state.withLock { s in defer { s.waiter = nil }; return s.waiter }?.resume(returning: nil)
+            state.withLock { s in
+                defer { s.waiter = nil }
+                return s.waiter
+            }?.resume(returning: nil)
         }
     }
 

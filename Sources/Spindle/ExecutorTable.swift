@@ -86,22 +86,30 @@ final class ExecutorTable: @unchecked Sendable {
         if _slowPath(stopped.load(ordering: .relaxed)) {
             return runOnFallback(job, worker: Int(worker), lane: Int(executorLane), isolated: isolated)
         }
-        let lane = executorLane != UInt32.max
+        let lane =
+            executorLane != UInt32.max
             ? executorLane : UInt32(WorkerExecutor.lane(for: job.priority, laneCount: laneCount).index)
-        var slot = _JobSlot(job: unsafeBitCast(job, to: UnsafeRawPointer.self), worker: worker, lane: executorLane,
-                            isolated: isolated)
+        var slot = _JobSlot(
+            job: unsafeBitCast(job, to: UnsafeRawPointer.self), worker: worker, lane: executorLane,
+            isolated: isolated)
         let rc = withUnsafeBytes(of: &slot) {
             sp_post(handle, worker, lane, kind, SP_SLOT_BOXED, $0.baseAddress, UInt32(MemoryLayout<_JobSlot>.size))
         }
-        if rc != SP_OK.rawValue { _refused(job, handle: handle, worker: worker, lane: lane, executorLane: executorLane, isolated: isolated, rc: rc) }
+        if rc != SP_OK.rawValue {
+            _refused(
+                job, handle: handle, worker: worker, lane: lane, executorLane: executorLane, isolated: isolated, rc: rc)
+        }
     }
 
     /// A full lane (any `on_full`: a job is never dropped) or a stopping engine: the overflow list.
     @usableFromInline
-    func _refused(_ job: UnownedJob, handle: OpaquePointer, worker: UInt32, lane: UInt32, executorLane: UInt32,
-                  isolated: Bool, rc: Int32) {
-        precondition(rc != SP_EBAD_WORKER.rawValue && rc != SP_EBAD_LANE.rawValue,
-                     "executor for worker \(worker), lane \(lane) does not fit its engine")
+    func _refused(
+        _ job: UnownedJob, handle: OpaquePointer, worker: UInt32, lane: UInt32, executorLane: UInt32,
+        isolated: Bool, rc: Int32
+    ) {
+        precondition(
+            rc != SP_EBAD_WORKER.rawValue && rc != SP_EBAD_LANE.rawValue,
+            "executor for worker \(worker), lane \(lane) does not fit its engine")
         let o = overflow[Int(worker)]
         let queued = o.jobs.withLock { jobs -> Bool in
             if o.closed.load(ordering: .relaxed) { return false }
@@ -109,7 +117,9 @@ final class ExecutorTable: @unchecked Sendable {
             o.pending.store(true, ordering: .releasing)
             return true
         }
-        guard queued else { return runOnFallback(job, worker: Int(worker), lane: Int(executorLane), isolated: isolated) }
+        guard queued else {
+            return runOnFallback(job, worker: Int(worker), lane: Int(executorLane), isolated: isolated)
+        }
         overflowed.add(1, ordering: .relaxed)
         // The worker looks at its overflow list when a batch ends: make sure one comes. Any event of
         // any lane will do; if every lane is full, the worker has batches to come anyway. (Pairs
@@ -126,8 +136,9 @@ final class ExecutorTable: @unchecked Sendable {
 
     /// The job kind's entry in the handler table.
     func handlerEntry() -> HandlerEntry {
-        HandlerEntry(run: { [self] slots, count, ctx in run(slots, count, ctx) },
-                     release: { [self] slot in releaseLeftover(slot) }, typeName: "executor job")
+        HandlerEntry(
+            run: { [self] slots, count, ctx in run(slots, count, ctx) },
+            release: { [self] slot in releaseLeftover(slot) }, typeName: "executor job")
     }
 
     /// The job kind's handler: runs each job isolated to the executor of the lane it came from.
@@ -177,8 +188,9 @@ final class ExecutorTable: @unchecked Sendable {
     func releaseLeftover(_ slot: UnsafePointer<sp_slot>) {
         let s = UnsafeRawPointer(slot).load(fromByteOffset: 16, as: _JobSlot.self)
         guard let job = s.job else { return }
-        runOnFallback(unsafeBitCast(job, to: UnownedJob.self), worker: Int(s.worker), lane: Int(s.lane),
-                      isolated: s.isolated != 0)
+        runOnFallback(
+            unsafeBitCast(job, to: UnownedJob.self), worker: Int(s.worker), lane: Int(s.lane),
+            isolated: s.isolated != 0)
     }
 
     /// After the workers have exited: every later job, and what waits in the overflow lists, runs

@@ -60,8 +60,9 @@ public final class WorkerExecutor: SerialExecutor, TaskExecutor, @unchecked Send
         self.lane = lane.map { Lane(index: $0) }
         self.rawWorker = UInt32(worker)
         self.rawLane = lane.map { UInt32($0) } ?? UInt32.max
-        self.serial = WorkerSerialExecutor(table: table, handle: handle, worker: UInt32(worker),
-                                           lane: lane.map { UInt32($0) } ?? UInt32.max)
+        self.serial = WorkerSerialExecutor(
+            table: table, handle: handle, worker: UInt32(worker),
+            lane: lane.map { UInt32($0) } ?? UInt32.max)
     }
 
     /// The lane a job without a fixed lane enters, from its priority, for `laneCount` lanes:
@@ -159,7 +160,8 @@ final class WorkerSerialExecutor: SerialExecutor, @unchecked Sendable {
 
     @usableFromInline
     func checkIsolated() {
-        precondition(isIsolatingCurrentContext() == true,
-                     "not on Spindle worker \(worker): code isolated to its executor ran on another thread")
+        precondition(
+            isIsolatingCurrentContext() == true,
+            "not on Spindle worker \(worker): code isolated to its executor ran on another thread")
     }
 }

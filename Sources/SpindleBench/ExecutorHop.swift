@@ -113,7 +113,8 @@ public enum ExecutorHop {
         do { exec = try engine.executor(worker: worker, lane: Lane(index: 0)) } catch {
             throw BenchError.runFailed("executor: \(error)")
         }
-        let trial = try taskPreference
+        let trial =
+            try taskPreference
             ? measure(c) { side, done in
                 Task(executorPreference: exec) {
                     await play(side.passes, mine: side.mine, theirs: side.theirs, first: side.first)
@@ -124,7 +125,9 @@ public enum ExecutorHop {
         if SpindleRound.diagnostics {  // SPINDLE_BENCH_DIAG=1: jobs per batch, rounds, sleeps
             let ws = engine.workerStats(worker)
             let ls = engine.stats(worker: worker, lane: Lane(index: 0))
-            print("diag executor: jobs \(ls.handled) for \(trial.events) hops, batches \(ws.batches), rounds \(ws.rounds), sleeps \(ws.sleeps), foreign wake-ups \(ws.foreignWakeups)", to: &standardError)
+            print(
+                "diag executor: jobs \(ls.handled) for \(trial.events) hops, batches \(ws.batches), rounds \(ws.rounds), sleeps \(ws.sleeps), foreign wake-ups \(ws.foreignWakeups)",
+                to: &standardError)
         }
         return trial
     }
@@ -189,7 +192,8 @@ public enum ExecutorHop {
             let before = mallocsSoFar()
             let start = nowNS()
             for p in 0..<pairs {
-                let a = boxes[2 * p], b = boxes[2 * p + 1]
+                let a = boxes[2 * p]
+                let b = boxes[2 * p + 1]
                 let finish: @Sendable () -> Void = {
                     if left.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { done.signal() }
                 }
@@ -197,15 +201,17 @@ public enum ExecutorHop {
                 spawn(Side(passes: passes, mine: b, theirs: a, first: false), finish)
             }
             guard done.wait(seconds: 120) else {
-                throw BenchError.runFailed("executor: \(left.load(ordering: .relaxed)) of \(tasks) tasks did not finish in 120 s")
+                throw BenchError.runFailed(
+                    "executor: \(left.load(ordering: .relaxed)) of \(tasks) tasks did not finish in 120 s")
             }
             let seconds = Double(nowNS() &- start) / 1e9
             return (seconds, mallocsSoFar() - before, boxes.reduce(0) { $0 + $1.hops.load(ordering: .relaxed) })
         }
         let creation = try round(0)
         let run = try round(passes(c))
-        return Trial(events: run.hops, seconds: run.seconds,
-                     mallocs: run.mallocs > creation.mallocs ? run.mallocs - creation.mallocs : 0)
+        return Trial(
+            events: run.hops, seconds: run.seconds,
+            mallocs: run.mallocs > creation.mallocs ? run.mallocs - creation.mallocs : 0)
     }
 }
 

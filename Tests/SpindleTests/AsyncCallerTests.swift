@@ -29,7 +29,9 @@ extension EngineSuites {
         /// Fills the held lane; returns how many got in.
         func fill(_ engine: Engine, _ ticks: EventKind<Tick>, _ bulk: Lane) -> Int {
             var n = 0
-            while (try? engine.post(Tick(seq: UInt64(n), producer: 0), as: ticks, lane: bulk, to: .worker(WorkerID(0)))) != nil { n += 1 }
+            while (try? engine.post(Tick(seq: UInt64(n), producer: 0), as: ticks, lane: bulk, to: .worker(WorkerID(0))))
+                != nil
+            { n += 1 }
             return n
         }
 
@@ -44,7 +46,8 @@ extension EngineSuites {
             let rejectedBefore = engine.stats(worker: WorkerID(0), lane: bulk).rejected
             let done = Atomic<Bool>(false)
             let sender = Task.detached {
-                let r = try await engine.send(Tick(seq: 1000, producer: 1), as: ticks, lane: bulk, to: .worker(WorkerID(0)))
+                let r = try await engine.send(
+                    Tick(seq: 1000, producer: 1), as: ticks, lane: bulk, to: .worker(WorkerID(0)))
                 done.store(true, ordering: .releasing)
                 return r
             }
@@ -72,7 +75,10 @@ extension EngineSuites {
             #expect(eventually { engine.stats(worker: WorkerID(0), lane: bulk).rejected > rejectedBefore })
             sender.cancel()
             let outcome = try awaitResult { () -> String in
-                do { _ = try await sender.value; return "enqueued" } catch is CancellationError { return "cancelled" } catch { return "\(error)" }
+                do {
+                    _ = try await sender.value
+                    return "enqueued"
+                } catch is CancellationError { return "cancelled" } catch { return "\(error)" }
             }
             #expect(outcome == "cancelled")
             gate.open()
@@ -95,13 +101,17 @@ extension EngineSuites {
             }
             let engine = try builder.start()
             let bulk = Lane(index: 3)
-            let senders = 8, each = 100
+            let senders = 8
+            let each = 100
             let tasks = (0..<senders).map { s in
                 Task.detached { () -> (sent: Int, thrown: Int) in
-                    var sent = 0, thrown = 0
+                    var sent = 0
+                    var thrown = 0
                     for i in 0..<each {
                         do {
-                            _ = try await engine.send(Tick(seq: UInt64(i), producer: UInt32(s)), as: ticks, lane: bulk, to: .worker(WorkerID(0)))
+                            _ = try await engine.send(
+                                Tick(seq: UInt64(i), producer: UInt32(s)), as: ticks, lane: bulk,
+                                to: .worker(WorkerID(0)))
                             sent += 1
                         } catch {
                             thrown += 1
@@ -112,7 +122,8 @@ extension EngineSuites {
             }
             #expect(eventually { handled.load(ordering: .relaxed) >= 100 })
             for (i, t) in tasks.enumerated() where i % 2 == 1 { t.cancel() }
-            var sent = 0, thrown = 0
+            var sent = 0
+            var thrown = 0
             for t in tasks {
                 let r = try awaitResult(within: 60) { await t.value }
                 sent += r.sent
@@ -135,7 +146,8 @@ extension EngineSuites {
             let outcome = try awaitResult {
                 await Task(executorPreference: exec) { () -> String in
                     do {
-                        _ = try await e.send(Tick(seq: 0, producer: 0), as: ticks, lane: Lane(index: 1), to: .worker(WorkerID(0)))
+                        _ = try await e.send(
+                            Tick(seq: 0, producer: 0), as: ticks, lane: Lane(index: 1), to: .worker(WorkerID(0)))
                         return "sent"
                     } catch let error as SpindleError {
                         return "\(error.code)"
@@ -159,7 +171,9 @@ extension EngineSuites {
                 for await e in events { got.append(e.seq) }  // ends at shutdown
                 return got
             }
-            for i in 0..<n { try postRetrying(engine, Tick(seq: UInt64(i), producer: 0), kind, Lane(index: 2), .worker(WorkerID(1))) }
+            for i in 0..<n {
+                try postRetrying(engine, Tick(seq: UInt64(i), producer: 0), kind, Lane(index: 2), .worker(WorkerID(1)))
+            }
             #expect(eventually { events.received == UInt64(n) })
             _ = engine.stop()
             let got = try awaitResult { await consumer.value }
@@ -172,7 +186,10 @@ extension EngineSuites {
             var builder = Engine.Builder(configuration: testConfig(workers: 1))
             let (kind, events) = try builder.stream(Tick.self, capacity: 8)
             let engine = try builder.start()
-            for i in 0..<100 { try engine.post(Tick(seq: UInt64(i), producer: 0), as: kind, lane: Lane(index: 1), to: .worker(WorkerID(0))) }
+            for i in 0..<100 {
+                try engine.post(
+                    Tick(seq: UInt64(i), producer: 0), as: kind, lane: Lane(index: 1), to: .worker(WorkerID(0)))
+            }
             #expect(eventually { events.received + events.dropped == 100 })
             #expect(events.received == 8)
             #expect(events.dropped == 92)

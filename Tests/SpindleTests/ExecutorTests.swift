@@ -10,8 +10,10 @@ import Testing
 
 /// Runs `body` in a detached task and waits for it from this thread with a deadline: a job that
 /// never runs fails the test instead of hanging it.
-func awaitResult<T: Sendable>(within seconds: Double = 20, _ what: String = "task",
-                              _ body: @escaping @Sendable () async throws -> T) throws -> T {
+func awaitResult<T: Sendable>(
+    within seconds: Double = 20, _ what: String = "task",
+    _ body: @escaping @Sendable () async throws -> T
+) throws -> T {
     let box = Locked<Result<T, any Error>?>(nil)
     let done = DispatchSemaphore(value: 0)
     Task.detached {
@@ -130,7 +132,8 @@ extension EngineSuites {
             var builder = Engine.Builder(configuration: Self.two)
             let gate = WorkerGate()
             let order = Recorder<Int>()
-            let critical = try builder.lane(named: "critical"), bulk = try builder.lane(named: "bulk")
+            let critical = try builder.lane(named: "critical")
+            let bulk = try builder.lane(named: "bulk")
             let ticks = try builder.register(Tick.self) { t, _ in order.append(Int(t.seq)) }
             let gates = try builder.register(Gate.self) { _, _ in gate.hold() }
             let engine = try builder.start()
@@ -142,16 +145,20 @@ extension EngineSuites {
             try engine.post(Gate(id: 0), as: gates, lane: bulk, to: .worker(w1))
             #expect(gate.waitUntilHeld())
             let backlog = 1000
-            for i in 0..<backlog { try engine.post(Tick(seq: UInt64(i), producer: 0), as: ticks, lane: bulk, to: .worker(w1)) }
+            for i in 0..<backlog {
+                try engine.post(Tick(seq: UInt64(i), producer: 0), as: ticks, lane: bulk, to: .worker(w1))
+            }
             let exec = try engine.executor(worker: w1, lane: critical)
             let job = Task(executorPreference: exec) { order.append(-1) }
-            #expect(eventually { engine.stats(worker: w1, lane: critical).pending == 1 }, "the job is not in lane critical")
+            #expect(
+                eventually { engine.stats(worker: w1, lane: critical).pending == 1 }, "the job is not in lane critical")
             gate.open()
             _ = try awaitResult { await job.value }
             #expect(eventually { order.count == backlog + 1 })
             let at = order.all.firstIndex(of: -1) ?? Int.max
-            #expect(at <= engine.configuration.lanes[bulk.index].maxBatch,
-                    "the critical job ran after \(at) bulk events of \(backlog)")
+            #expect(
+                at <= engine.configuration.lanes[bulk.index].maxBatch,
+                "the critical job ran after \(at) bulk events of \(backlog)")
             #expect(Array(order.all.filter { $0 >= 0 }) == Array(0..<backlog))
         }
 
@@ -162,14 +169,21 @@ extension EngineSuites {
             defer { _ = engine.stop() }
             let guarded = Guarded(try engine.executor(worker: WorkerID(1), lane: Lane(index: 2)))
             let bulk1 = try engine.executor(worker: WorkerID(1), lane: Lane(index: 3))
-            let tasks = 64, calls = 50
+            let tasks = 64
+            let calls = 50
             let made = try awaitResult(within: 60) {
                 await withTaskGroup(of: Int.self) { group in
                     for t in 0..<tasks {
                         if t % 2 == 0 {
-                            group.addTask { for _ in 0..<calls { await guarded.step() }; return calls }
+                            group.addTask {
+                                for _ in 0..<calls { await guarded.step() }
+                                return calls
+                            }
                         } else {
-                            group.addTask(executorPreference: bulk1) { for _ in 0..<calls { await guarded.step() }; return calls }
+                            group.addTask(executorPreference: bulk1) {
+                                for _ in 0..<calls { await guarded.step() }
+                                return calls
+                            }
                         }
                     }
                     return await group.reduce(0, +)
@@ -205,11 +219,16 @@ extension EngineSuites {
             #expect(eventually { seen.count == 1 })
             try engine.post(Tick(seq: 1, producer: 0), as: ticks, lane: Lane(index: 0), to: .worker(WorkerID(1)))
             #expect(eventually { seen.count == 3 })
-            #expect(seen.all == ["worker 0: isolating false", "worker 1: isolating true", "assumeIsolated on worker 1"])
+            #expect(
+                seen.all == ["worker 0: isolating false", "worker 1: isolating true", "assumeIsolated on worker 1"])
             let a = try engine.executor(worker: WorkerID(1), lane: Lane(index: 0))
-            #expect(a.isSameExclusiveExecutionContext(other: try engine.executor(worker: WorkerID(1), lane: Lane(index: 3))))
+            #expect(
+                a.isSameExclusiveExecutionContext(other: try engine.executor(worker: WorkerID(1), lane: Lane(index: 3)))
+            )
             #expect(a.isSameExclusiveExecutionContext(other: try engine.executor(worker: WorkerID(1))))
-            #expect(!a.isSameExclusiveExecutionContext(other: try engine.executor(worker: WorkerID(0), lane: Lane(index: 0))))
+            #expect(
+                !a.isSameExclusiveExecutionContext(
+                    other: try engine.executor(worker: WorkerID(0), lane: Lane(index: 0))))
             #expect(a.isIsolatingCurrentContext() == false)  // the test's thread
             #expect(try engine.executor(worker: WorkerID(1), lane: Lane(index: 0)) === a)
             #expect(throws: SpindleError.self) { try engine.executor(worker: WorkerID(2), lane: Lane(index: 0)) }
@@ -233,8 +252,9 @@ extension EngineSuites {
                 #expect(eventually { ran.withLock { $0 } != nil })
                 #expect(ran.withLock { $0 }?.worker == 1)
                 let delta = zip(handled(), before).map { $0 - $1 }
-                #expect(delta[lane] >= 1 && delta.enumerated().allSatisfy { $0.offset == lane || $0.element == 0 },
-                        "priority \(priority): jobs per lane \(delta)")
+                #expect(
+                    delta[lane] >= 1 && delta.enumerated().allSatisfy { $0.offset == lane || $0.element == 0 },
+                    "priority \(priority): jobs per lane \(delta)")
             }
             #expect(WorkerExecutor.lane(for: JobPriority(rawValue: 0), laneCount: 4).index == 1)
             #expect(WorkerExecutor.lane(for: JobPriority(TaskPriority.low), laneCount: 2).index == 1)
@@ -288,7 +308,8 @@ extension EngineSuites {
             defer { _ = engine.stop() }
             let exec = try engine.executor(worker: WorkerID(1), lane: Lane(index: 2))
             // Local path: every pass enqueues the other task's job on worker 1, from worker 1.
-            let a = Baton(), b = Baton()
+            let a = Baton()
+            let b = Baton()
             let passes = 10_000
             let other = Task(executorPreference: exec) {
                 for _ in 0..<(passes + 100) {
@@ -333,8 +354,17 @@ extension EngineSuites {
             for i in 0..<(hops + 100) {
                 var c: UnsafeContinuation<Void, Never>?
                 let deadline = Date().addingTimeInterval(10)
-                while c == nil && Date() < deadline { c = parked.withLock { p in defer { p = nil }; return p } }
-                guard let c else { Issue.record("the task did not park (hop \(i))"); task.cancel(); return }
+                while c == nil && Date() < deadline {
+                    c = parked.withLock { p in
+                        defer { p = nil }
+                        return p
+                    }
+                }
+                guard let c else {
+                    Issue.record("the task did not park (hop \(i))")
+                    task.cancel()
+                    return
+                }
                 let before = spmc_thread()
                 c.resume()
                 if i >= 100 { foreign += spmc_thread() - before }
