@@ -401,6 +401,41 @@ extension EngineSuites {
             #expect(guarded.offWorker.load(ordering: .relaxed) == 0)
         }
 
+        /// A job still queued when the shutdown deadline passes is not lost: the worker is held in a
+        /// handler while a `critical` job waits and shutdown is asked with a deadline already past;
+        /// once the worker is let go the job runs exactly once — on the worker if it drained before
+        /// the deadline took effect, else on the fallback (the engine's release of unhandled slots).
+        @Test func aJobQueuedAtTheShutdownDeadlineIsNotLost() throws {
+            var builder = Engine.Builder(configuration: Self.two)
+            let gate = WorkerGate()
+            let gates = try builder.register(Gate.self) { _, _ in gate.hold() }
+            let probes = try builder.register(Tick.self) { _, _ in }
+            let engine = try builder.start()
+            let w1 = WorkerID(1)
+            try engine.post(Gate(id: 0), as: gates, lane: Lane(index: 3), to: .worker(w1))
+            #expect(gate.waitUntilHeld())
+            let exec = try engine.executor(worker: w1, lane: Lane(index: 0))
+            let runs = Recorder<Int?>()
+            let job = Task(executorPreference: exec) { runs.append(Place.here(engine).worker) }
+            #expect(eventually { engine.stats(worker: w1, lane: Lane(index: 0)).pending >= 1 })
+            let fellBackBefore = engine.core.jobs!.fellBack.load(ordering: .relaxed)
+            let stopped = DispatchSemaphore(value: 0)
+            Thread { _ = try? engine.shutdownBlocking(deadline: .now); stopped.signal() }.start()
+            // Shutdown has begun once foreign posts are refused.
+            #expect(eventually {
+                do throws(PostError) {
+                    try engine.post(Tick(seq: 0, producer: 0), as: probes, lane: Lane(index: 3), to: .worker(WorkerID(0)))
+                    return false
+                } catch { return error.code == .stopped }
+            })
+            gate.open()
+            #expect(stopped.wait(timeout: .now() + 20) == .success, "shutdown did not return")
+            _ = try awaitResult { await job.value }
+            #expect(runs.count == 1)
+            let fellBack = engine.core.jobs!.fellBack.load(ordering: .relaxed) > fellBackBefore
+            #expect(runs.all == [fellBack ? nil : 1], "fell back: \(fellBack), ran on: \(runs.all)")
+        }
+
         /// After shutdown a job is not lost: it runs on the worker's serial fallback, which counts as
         /// that worker's isolation; an actor there stays serial.
         @Test func jobsAfterShutdownRunOnTheFallback() throws {
