@@ -28,6 +28,7 @@ extension Engine {
         var factories: [StateFactory] = []
         var sources: [PendingSource] = []
         var errorHook: (@Sendable (any Error, WorkerID, Lane) -> Void)?
+        var stopHooks: [@Sendable () -> Void] = []
         @usableFromInline let builderID: UInt64
         var logger: Logger
         let usingDefault: Bool
@@ -114,8 +115,12 @@ extension Engine {
         public func start() throws(SpindleError) -> Engine {
             try configuration.validate(host: true)
             var raw = try configuration.cValue()
-            let core = EngineCore(entries: entries, factories: factories, errorHook: errorHook,
-                                  laneNames: configuration.lanes.map(\.name), sources: sources)
+            // Executor jobs are one more inline kind, the last in the table (``WorkerExecutor``).
+            let jobs = ExecutorTable(workerCount: configuration.cpus.count, laneCount: configuration.lanes.count,
+                                     kind: UInt32(entries.count))
+            let core = EngineCore(entries: entries + [jobs.handlerEntry()], factories: factories, errorHook: errorHook,
+                                  laneNames: configuration.lanes.map(\.name), sources: sources, jobs: jobs,
+                                  stopHooks: stopHooks)
             var cb = core.callbacks
             var err: Int32 = 0
             var msg = [CChar](repeating: 0, count: 512)
@@ -125,9 +130,11 @@ extension Engine {
             // Sources were armed by their workers during start; one that failed fails the start.
             if let failed = sources.first(where: { $0.handle.armError.withLock { $0 } != nil }) {
                 sp_engine_shutdown(handle, sp_now_ns())
+                core.afterShutdown()
                 sp_engine_destroy(handle)
                 throw SpindleError(.startFailed, "\(failed.handle.label) on worker \(failed.handle.worker.rawValue): \(failed.handle.armError.withLock { $0 } ?? "")")
             }
+            jobs.install(handle: handle)
             _logStart(handle)
             let engine = Engine(handle: handle, core: core, configuration: configuration, builderID: builderID)
             for s in sources { s.handle.attach(engine) }

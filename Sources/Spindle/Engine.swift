@@ -30,7 +30,10 @@ public final class Engine: Sendable {
     deinit {
         // Never returns on a worker of this engine: there the last reference cannot be dropped
         // without the handler holding it, and C refuses (the engine is then leaked, not freed twice).
-        if sp_engine_shutdown(handle, sp_now_ns()) == SP_OK.rawValue { sp_engine_destroy(handle) }
+        if sp_engine_shutdown(handle, sp_now_ns()) == SP_OK.rawValue {
+            core.afterShutdown()
+            sp_engine_destroy(handle)
+        }
     }
 
     @inlinable
@@ -133,6 +136,7 @@ public final class Engine: Sendable {
             let ns = remaining <= .zero ? 0 : (try? Configuration.nanoseconds(remaining, key: "deadline")) ?? 0
             let start = sp_now_ns()
             _ = sp_engine_shutdown(handle, start &+ max(ns, 1))
+            core.afterShutdown()
             return makeReport()
         }
     }

@@ -59,9 +59,16 @@ final class EngineCore: @unchecked Sendable {
     let errorHook: (@Sendable (any Error, WorkerID, Lane) -> Void)?
     let laneNames: [String]
     let sources: [PendingSource]
+    /// The executors' jobs, overflow lists and fallbacks (``WorkerExecutor``).
+    let jobs: ExecutorTable?
+    /// Run once the workers have exited (event streams finish).
+    let stopHooks: [@Sendable () -> Void]
     init(entries: [HandlerEntry], factories: [StateFactory], errorHook: (@Sendable (any Error, WorkerID, Lane) -> Void)?,
-         laneNames: [String], sources: [PendingSource] = []) {
+         laneNames: [String], sources: [PendingSource] = [], jobs: ExecutorTable? = nil,
+         stopHooks: [@Sendable () -> Void] = []) {
         self.sources = sources
+        self.jobs = jobs
+        self.stopHooks = stopHooks
         self.entries = entries
         self.handlerCount = entries.count
         self.handlers = .allocate(capacity: max(1, entries.count))
@@ -79,6 +86,8 @@ final class EngineCore: @unchecked Sendable {
         let local = sp_worker_userdata(worker)!.assumingMemoryBound(to: WorkerLocal.self)
         let ctx = WorkerContext(worker: worker, local: local, lane: Lane(index: Int(lane & 0x7FFF_FFFF)),
                                 preemptible: lane & SP_DISPATCH_PREEMPTIBLE != 0)
+        // Executor jobs that found their lane full run when a batch ends (one load per batch).
+        defer { jobs?.afterBatch(worker: local.pointee.id) }
         var failed: UInt64 = 0
         var i = 0
         while i < count {
@@ -144,6 +153,13 @@ final class EngineCore: @unchecked Sendable {
         let kind = Int(slot.pointee.kind)
         guard kind < handlerCount else { return }
         entries[kind].release?(slot)
+    }
+
+    /// After the workers have exited (shutdown, before the C engine is freed): later executor jobs
+    /// run on the fallbacks, event streams finish.
+    func afterShutdown() {
+        jobs?.engineStopped()
+        for hook in stopHooks { hook() }
     }
 
     func report(_ error: any Error, worker: Int, lane: Lane) {

@@ -37,7 +37,7 @@ public struct Harness: Sendable {
     /// A harness with the built-in contenders plus `extra` (e.g. SwiftNIO from the Benchmarks package).
     public init(config: BenchConfig, extra: [Contender] = []) {
         self.config = config
-        self.contenders = SpindleRows.contenders + CPeers.contenders + SwiftPeers.contenders + extra
+        self.contenders = SpindleRows.contenders + CPeers.contenders + SwiftPeers.contenders + ExecutorHop.contenders + extra
     }
 
     /// Whether the malloc interposer is linked in (the Spindle rows' mallocs per event need it).

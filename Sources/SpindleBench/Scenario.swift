@@ -29,6 +29,8 @@ public enum Scenario: String, CaseIterable, Sendable, Hashable, Codable {
     case ioPriority = "io-priority"
     /// The same control pings with no flood (the baseline `io-priority` is compared with).
     case ioPriorityUnloaded = "io-priority-unloaded"
+    /// Async code hopping onto an executor: pairs of tasks passing a baton, one job per hop.
+    case executor = "executor"
 
     /// One line: what the scenario measures.
     public var summary: String {
@@ -50,13 +52,15 @@ public enum Scenario: String, CaseIterable, Sendable, Hashable, Codable {
         case .ioPriority:
             return "control listener on the strict lane, 64 bulk connections flooding the bulk lane; control ping RTT"
         case .ioPriorityUnloaded: return "the control pings alone, one every 1 ms (unloaded baseline); RTT"
+        case .executor:
+            return "8 pairs of tasks pass a baton on the executor (Spindle: worker 1, lane 0); hops (jobs)/s, mallocs per hop"
         }
     }
 
     /// Whether the scenario's figure of merit is latency (else throughput).
     public var isLatency: Bool {
         switch self {
-        case .sameCore, .crossCore, .foreignThread, .echo1, .echo64: return false
+        case .sameCore, .crossCore, .foreignThread, .echo1, .echo64, .executor: return false
         case .wakeWorker, .wakeForeign, .priorityIsolation, .priorityBaseline, .profileLoad, .timer, .ioPriority,
             .ioPriorityUnloaded:
             return true
@@ -69,7 +73,7 @@ public enum Scenario: String, CaseIterable, Sendable, Hashable, Codable {
         case .wakeWorker, .wakeForeign, .priorityIsolation, .priorityBaseline, .timer, .echo1, .echo64, .ioPriority,
             .ioPriorityUnloaded:
             return true
-        case .sameCore, .crossCore, .foreignThread, .profileLoad: return false
+        case .sameCore, .crossCore, .foreignThread, .profileLoad, .executor: return false
         }
     }
 
@@ -128,6 +132,10 @@ public struct System: RawRepresentable, Hashable, Sendable, Codable, CustomStrin
     public static let asyncStream = System(rawValue: "asyncstream")
     /// A mutex + condition-variable queue.
     public static let mutexQueue = System(rawValue: "mutex-queue")
+    /// Spindle's worker executor as the serial executor of actors (`unownedExecutor`).
+    public static let spindleActor = System(rawValue: "spindle-actor")
+    /// Swift's global concurrent executor (tasks with no executor preference).
+    public static let globalExecutor = System(rawValue: "global-executor")
     /// SwiftNIO `EventLoop.execute` (added by the Benchmarks package's runner).
     public static let nioEventLoop = System(rawValue: "nio-eventloop")
     /// A thread blocking in `read(2)` on a periodic CLOCK_MONOTONIC timerfd.

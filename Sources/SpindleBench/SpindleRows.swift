@@ -26,6 +26,7 @@ enum SpindleRows {
         case .timer: return try SpindleIO.timer(c)
         case .echo1, .echo64: return try SpindleIO.echo(s, c)
         case .ioPriority, .ioPriorityUnloaded: return try SpindleIO.ioPriority(s, c)
+        case .executor: return try ExecutorHop.spindle(c, taskPreference: true)
         }
     }
 

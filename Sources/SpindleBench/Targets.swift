@@ -108,6 +108,9 @@ extension Report {
                     holds: bad.isEmpty))
         }
 
+        // Executors (issue 10): a hop onto a worker against the global concurrent executor's.
+        ratio("10 executor", .executor, .spindle, .globalExecutor, atLeast: 5)
+
         // 7: TCP echo, messages/s of the same closed loops against the raw servers.
         ratio("7 echo-64", .echo64, .spindle, .rawUring, atLeast: 0.8)
         ratio("7 echo-64", .echo64, .spindle, .rawEpoll, atLeast: 1.3)

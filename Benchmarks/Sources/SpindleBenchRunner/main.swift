@@ -16,6 +16,13 @@ let nio = ExecutorPeer.contender(system: .nioEventLoop, speed: .medium) {
     return ({ job in loop.execute(job) }, { try? group.syncShutdownGracefully() })
 }
 
+/// The `executor` scenario on NIO's event loop as a serial executor (NIO's event loops are not
+/// `TaskExecutor`s): the tasks run in actors whose `unownedExecutor` is `loop.executor`.
+let nioExecutor = ExecutorPeer.serialExecutorContender(system: .nioEventLoop) {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    return (group.next().executor.asUnownedSerialExecutor(), { try? group.syncShutdownGracefully() })
+}
+
 func value(after flag: String, in args: [String]) -> String? {
     guard let i = args.firstIndex(of: flag), i + 1 < args.count else { return nil }
     return args[i + 1]
@@ -45,7 +52,7 @@ do {
     let scenarios = try options.resolve()
     let config = BenchConfig(
         engine: .hostDefault, engineSource: "embedded default", quick: options.quick, runs: options.runs)
-    let harness = Harness(config: config, extra: [nio])
+    let harness = Harness(config: config, extra: [nio, nioExecutor])
     let report = try harness.run(scenarios, progress: !args.contains("--no-progress"))
     print(
         "spindle-bench-nio — \(config.engineSource), \(config.runs) runs per row (median, min–max), \(config.quick ? "quick" : "full") sizes"
