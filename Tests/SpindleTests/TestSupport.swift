@@ -51,9 +51,13 @@ final class WorkerGate: Sendable {
     private let entered = DispatchSemaphore(value: 0)
     private let release = DispatchSemaphore(value: 0)
     /// Called by the handler.
+    /// Bounded: a test that fails before it opens the gate must not hang the worker (and so
+    /// `stop()`) forever: after 30 s the handler goes on and the test fails.
     func hold() {
         entered.signal()
-        release.wait()
+        if release.wait(timeout: .now() + 30) == .timedOut {
+            Issue.record("WorkerGate: held for 30 s and never opened")
+        }
     }
     /// Waits until a handler is inside `hold()`.
     func waitUntilHeld() -> Bool { entered.wait(timeout: .now() + 10) == .success }
