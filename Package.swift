@@ -61,11 +61,21 @@ let package = Package(
             dependencies: [
                 "Spindle", "SpindleProfiles", "SpindleBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        // The conservation soak (scripts/soak.sh; a short run is part of scripts/test.sh). Not a product.
+        .executableTarget(
+            name: "spindle-soak",
+            dependencies: ["Spindle", "CSpindle", .product(name: "Logging", package: "swift-log")]
         ),
         // Test-only C helpers (e.g. a seccomp filter that denies io_uring, for the fallback test).
         .target(name: "CTestSupport", path: "Tests/CTestSupport"),
-        .testTarget(name: "SpindleTests", dependencies: ["Spindle", "CSpindle", "CMallocCounter", "CTestSupport"]),
+        .testTarget(
+            name: "SpindleTests",
+            dependencies: [
+                "Spindle", "CSpindle", "CMallocCounter", "CTestSupport", .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(name: "SpindleProfilesTests", dependencies: ["SpindleProfiles", "Spindle", "CSpindle", "CMallocCounter"]),
         .testTarget(name: "SpindleBenchTests", dependencies: ["SpindleBench", "Spindle"]),
     ]
