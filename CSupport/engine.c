@@ -19,6 +19,10 @@
 /* ---- memory ---------------------------------------------------------------------------------- */
 
 void *sp_map_on_node(size_t bytes, int node, uint32_t numa_policy) {
+    if (__builtin_expect(sp_fault_hit(SP_FAULT_MAP), 0)) {
+        errno = ENOMEM;
+        return NULL;
+    }
     void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return NULL;
     /* Bind before first touch, so every page is faulted in on the consumer's node. */
@@ -236,8 +240,11 @@ static void sp_engine_free(sp_engine *e) {
         for (uint32_t i = 0; i < e->worker_count; i++) sp_worker_free(e, e->workers[i]);
         free(e->workers);
     }
+    sp_watchdog_stop(e);
     pthread_mutex_destroy(&e->lock);
     pthread_cond_destroy(&e->cond);
+    pthread_mutex_destroy(&e->watchdog_lock);
+    pthread_cond_destroy(&e->watchdog_cond);
     free(e);
 }
 
@@ -280,6 +287,8 @@ sp_engine *sp_engine_start(const sp_config *cfg, const sp_callbacks *cb, int *er
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&e->cond, &ca);
+    pthread_mutex_init(&e->watchdog_lock, NULL);
+    pthread_cond_init(&e->watchdog_cond, &ca);
     pthread_condattr_destroy(&ca);
     e->backend = sp_pick_backend(e, msg, len);
     if (!e->backend) {
@@ -360,6 +369,7 @@ sp_engine *sp_engine_start(const sp_config *cfg, const sp_callbacks *cb, int *er
         sp_engine_free(e);
         return NULL;
     }
+    sp_watchdog_start(e);
     *err = SP_OK;
     return e;
 }
@@ -444,6 +454,7 @@ int sp_engine_shutdown(sp_engine *e, uint64_t deadline_ns) {
     }
     pthread_mutex_unlock(&e->lock);
     for (uint32_t i = 0; i < e->worker_count; i++) pthread_join(e->workers[i]->thread, NULL);
+    sp_watchdog_stop(e); /* after the workers: no batch runs any more */
     sp_release_pending(e);
     pthread_mutex_lock(&e->lock);
     e->shut_down = 1;

@@ -59,6 +59,11 @@ struct sp_worker {
 
     /* Counters read by stats (written only by this worker: relaxed load + store). */
     _Atomic uint64_t rounds, batches, sleeps, wakeups_sent, slow_batches, pairs_created;
+    /* The batch in progress, for the watchdog (watchdog.c): written once per batch, only while a
+     * slow-batch threshold is set. started = 0: none. */
+    _Atomic uint64_t batch_started;  /* coarse ns; release: pairs with the watchdog's acquire */
+    _Atomic uint64_t batch_lane_count; /* lane << 32 | events */
+    const sp_slot *_Atomic batch_slots;
     _Alignas(SP_CACHELINE) _Atomic uint64_t foreign_wakeups; /* written by foreign threads (RMW) */
     size_t mapping_bytes;
 };
@@ -122,7 +127,16 @@ struct sp_engine {
     _Atomic uint64_t ring_bytes;
     _Atomic uint64_t tune_gen; /* bumped by sp_engine_retune */
     char backend_note[160]; /* why io_uring was not used (empty when it is) */
+    /* The slow-handler watchdog (watchdog.c): a thread that reads each worker's batch_started. */
+    pthread_t watchdog;
+    int watchdog_running, watchdog_stop;
+    pthread_mutex_t watchdog_lock;
+    pthread_cond_t watchdog_cond;
 };
+
+/* watchdog.c */
+void sp_watchdog_start(sp_engine *e);
+void sp_watchdog_stop(sp_engine *e);
 
 /* engine.c */
 sp_spsc *sp_engine_pair_ring_slow(sp_worker *src, sp_worker *dst, uint32_t lane);
@@ -139,6 +153,10 @@ void sp_wake_all(sp_engine *e);
 void sp_eventfd_wake(sp_worker *d); /* one eventfd write (retried on EINTR) */
 void *sp_map_on_node(size_t bytes, int node, uint32_t numa_policy);
 void sp_unmap(void *p, size_t bytes);
+
+/* fault.c: tests' injected failures (sp_test_fail_nth); 1 when this operation must fail. */
+#define SP_FAULT_KINDS 3
+int sp_fault_hit(uint32_t fault);
 
 /* worker.c */
 void *sp_worker_main(void *arg);

@@ -22,6 +22,7 @@ extension Engine {
         var factories: [StateFactory] = []
         var sources: [PendingSource] = []
         var errorHook: (@Sendable (any Error, WorkerID, Lane) -> Void)?
+        var stallHook: (@Sendable (SlowHandlerReport) -> Void)?
         @usableFromInline let builderID: UInt64
         var logger: Logger
         let usingDefault: Bool
@@ -106,7 +107,8 @@ extension Engine {
                 logger.info("spindle: no profile given: using the embedded default for this host (\(configuration.cpus.count) workers on CPUs \(configuration.cpus), \(configuration.lanes.count) lanes)")
             }
             let core = EngineCore(entries: entries, factories: factories, errorHook: errorHook,
-                                  laneNames: configuration.lanes.map(\.name), sources: sources)
+                                  laneNames: configuration.lanes.map(\.name), sources: sources,
+                                  stallHook: stallHook ?? { [logger] report in logger.warning("spindle: \(report)") })
             var cb = core.callbacks
             var err: Int32 = 0
             var msg = [CChar](repeating: 0, count: 512)

@@ -57,9 +57,12 @@ final class EngineCore: @unchecked Sendable {
     let errorHook: (@Sendable (any Error, WorkerID, Lane) -> Void)?
     let laneNames: [String]
     let sources: [PendingSource]
+    /// Where the watchdog's reports go (``Engine/Builder/onSlowHandler(_:)``); nil: no watchdog.
+    let stallHook: (@Sendable (SlowHandlerReport) -> Void)?
     init(entries: [HandlerEntry], factories: [StateFactory], errorHook: (@Sendable (any Error, WorkerID, Lane) -> Void)?,
-         laneNames: [String], sources: [PendingSource] = []) {
+         laneNames: [String], sources: [PendingSource] = [], stallHook: (@Sendable (SlowHandlerReport) -> Void)? = nil) {
         self.sources = sources
+        self.stallHook = stallHook
         self.entries = entries
         self.handlerCount = entries.count
         self.handlers = .allocate(capacity: max(1, entries.count))
@@ -164,6 +167,13 @@ final class EngineCore: @unchecked Sendable {
         }
         cb.release = { context, slot in
             Unmanaged<EngineCore>.fromOpaque(context!)._withUnsafeGuaranteedRef { $0.release(slot!) }
+        }
+        if stallHook != nil {
+            cb.stalled = { context, worker, lane, kinds, nkinds, ns in
+                Unmanaged<EngineCore>.fromOpaque(context!)._withUnsafeGuaranteedRef {
+                    $0.stalled(worker: Int(worker), lane: Int(lane), kinds: UnsafeBufferPointer(start: kinds, count: Int(min(nkinds, 4))), kindCount: Int(nkinds), ns: ns)
+                }
+            }
         }
         return cb
     }
