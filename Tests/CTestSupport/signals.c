@@ -35,6 +35,13 @@ int cts_unblock_signal(int sig) {
     return -pthread_sigmask(SIG_UNBLOCK, &one, NULL);
 }
 
+int cts_restore_default(int sig) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    return sigaction(sig, &sa, NULL) == 0 ? 0 : -errno;
+}
+
 uint64_t cts_signals_delivered(void) { return atomic_load_explicit(&cts_delivered, memory_order_relaxed); }
 
 int cts_signal_thread(int32_t tid, int sig) {

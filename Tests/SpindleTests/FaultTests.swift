@@ -113,7 +113,8 @@ extension EngineSuites {
         /// is still handled exactly once, in a bounded time.
         @Test(arguments: backends)
         func signalsAtAHighRateLoseNothing(backend: Engine.Configuration.Backend) throws {
-            #expect(cts_install_counting_handler(SIGUSR2) == 0)  // before start: the workers inherit the mask
+            #expect(cts_install_counting_handler(SIGURG) == 0)  // before start: the workers inherit the mask
+            defer { _ = cts_restore_default(SIGURG) }  // an engine's signal source refuses a signal with a handler
             let deliveredBefore = cts_signals_delivered()
             var config = testConfig(backend: backend, spin: .zero)  // sleep at every gap
             config.lanes[3].capacity = 64
@@ -129,7 +130,7 @@ extension EngineSuites {
             let posted = Atomic<Int>(0)
             for p in 0..<producers {
                 Thread {
-                    _ = cts_unblock_signal(SIGUSR2)
+                    _ = cts_unblock_signal(SIGURG)
                     tids.withLock { $0.append(cts_gettid()) }
                     for i in 0..<perProducer {
                         // Bursts into the block lane (its futex wait is interrupted too), and gaps
@@ -148,7 +149,7 @@ extension EngineSuites {
             let signaller = DispatchSemaphore(value: 0)
             Thread {
                 while signalling.load(ordering: .relaxed) {
-                    for tid in tids.withLock({ $0 }) where cts_signal_thread(tid, SIGUSR2) == 0 { sent.add(1, ordering: .relaxed) }
+                    for tid in tids.withLock({ $0 }) where cts_signal_thread(tid, SIGURG) == 0 { sent.add(1, ordering: .relaxed) }
                     sched_yield()
                 }
                 signaller.signal()

@@ -40,6 +40,9 @@ int cts_install_counting_handler(int sig);
 /** Unblocks `sig` in the calling thread (threads it creates inherit that; the test runner's threads
  *  may block it). Also done by cts_install_counting_handler. Returns 0 or -errno. */
 int cts_unblock_signal(int sig);
+/** Puts `sig` back to its default disposition (the engine's signal sources refuse a signal that
+ *  has a handler). Returns 0 or -errno. */
+int cts_restore_default(int sig);
 /** Deliveries counted by that handler so far. */
 uint64_t cts_signals_delivered(void);
 /** tgkill(getpid(), tid, sig): a signal to one thread. Returns 0 or -errno. */
