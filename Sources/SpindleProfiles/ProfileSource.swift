@@ -27,6 +27,7 @@ public struct ProfileSource {
     /// ``encode(name:)`` runs. `name` stands for the file in messages.
     public static func parse(toml text: String, name: String) throws(SpindleError) -> ProfileSource {
         let root: TOMLTable
+        try TOMLPrecheck.check(text, name: name)  // what the parser underneath asserts on
         do { root = try TOMLTable(string: text) } catch let e as TOMLParseError {
             throw SpindleError(
                 .invalidProfile,
