@@ -63,7 +63,8 @@ struct sp_worker {
      * slow-batch threshold is set. started = 0: none. */
     _Atomic uint64_t batch_started;  /* coarse ns; release: pairs with the watchdog's acquire */
     _Atomic uint64_t batch_lane_count; /* lane << 32 | events */
-    const sp_slot *_Atomic batch_slots;
+    _Atomic uint32_t batch_kind;       /* the first event's handler kind (the watchdog never reads slots:
+                                          a producer may refill them once the batch is done) */
     _Alignas(SP_CACHELINE) _Atomic uint64_t foreign_wakeups; /* written by foreign threads (RMW) */
     size_t mapping_bytes;
 };

@@ -2,7 +2,7 @@
  * watchdog.c — reports a handler that stalls past the slow-batch threshold *while it runs*: a
  * low-frequency thread per engine reads each worker's "batch started at" (written once per batch
  * by lanes.c, only while a threshold is set) and calls the stall callback once per stalled batch,
- * naming worker, lane, the batch's event kinds and how long it has run. The engine goes on; the
+ * naming worker, lane, the first event's kind, the batch's size and how long it has run. The engine goes on; the
  * workers pay three relaxed stores per batch and nothing per event.
  */
 #include <errno.h>
@@ -38,22 +38,12 @@ static void *sp_watchdog_main(void *arg) {
             /* acquire: pairs with the release store in lanes.c — slots and lane are this batch's. */
             uint64_t started = atomic_load_explicit(&w->batch_started, memory_order_acquire);
             if (started == 0 || started == reported[i] || now - started <= slow) continue;
-            const sp_slot *slots = atomic_load_explicit(&w->batch_slots, memory_order_relaxed);
             uint64_t lc = atomic_load_explicit(&w->batch_lane_count, memory_order_relaxed);
-            uint32_t n = (uint32_t)lc, kinds[4], nk = 0;
-            /* The batch's slots stay put until it returns (the ring's head moves after dispatch);
-             * read the kinds, then check the batch is still the same one. */
-            for (uint32_t s = 0; s < n; s++) {
-                uint32_t k = slots[s].kind, seen = 0;
-                for (uint32_t j = 0; j < nk && !seen; j++) seen = kinds[j] == k;
-                if (!seen) {
-                    if (nk < 4) kinds[nk] = k;
-                    nk++;
-                }
-            }
+            uint32_t kind = atomic_load_explicit(&w->batch_kind, memory_order_relaxed);
+            /* Still the same batch? (A new one may have begun between the loads.) */
             if (atomic_load_explicit(&w->batch_started, memory_order_acquire) != started) continue;
             reported[i] = started;
-            e->cb.stalled(e->cb.context, i, (uint32_t)(lc >> 32), kinds, nk, now - started);
+            e->cb.stalled(e->cb.context, i, (uint32_t)(lc >> 32), kind, (uint32_t)lc, now - started);
         }
         pthread_mutex_lock(&e->watchdog_lock);
     }

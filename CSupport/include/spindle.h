@@ -134,11 +134,11 @@ typedef uint64_t (*sp_dispatch_fn)(void *context, sp_worker *worker, uint32_t la
 typedef void (*sp_worker_hook_fn)(void *context, sp_worker *worker, uint32_t worker_id);
 /** Releases one boxed payload (a post that was rejected/dropped is released by the caller instead). */
 typedef void (*sp_release_fn)(void *context, const sp_slot *slot);
-/** The watchdog: a batch of worker `worker`'s lane `lane` has been running for `running_ns`, past
- *  the slow-batch threshold, and has not returned yet. `kinds` lists the distinct handler kinds of
- *  the batch (`nkinds` of them, at most 4 listed; `kinds[0]` is the first event's). Called once per
- *  such batch, on the engine's watchdog thread, while the handler still runs. */
-typedef void (*sp_stall_fn)(void *context, uint32_t worker, uint32_t lane, const uint32_t *kinds, uint32_t nkinds,
+/** The watchdog: a batch of `count` events of worker `worker`'s lane `lane`, the first of handler
+ *  kind `first_kind`, has been running for `running_ns`, past the slow-batch threshold, and has not
+ *  returned yet. Called once per such batch, on the engine's watchdog thread, while the handler
+ *  still runs. */
+typedef void (*sp_stall_fn)(void *context, uint32_t worker, uint32_t lane, uint32_t first_kind, uint32_t count,
                             uint64_t running_ns);
 
 typedef struct sp_callbacks {

@@ -169,9 +169,9 @@ final class EngineCore: @unchecked Sendable {
             Unmanaged<EngineCore>.fromOpaque(context!)._withUnsafeGuaranteedRef { $0.release(slot!) }
         }
         if stallHook != nil {
-            cb.stalled = { context, worker, lane, kinds, nkinds, ns in
+            cb.stalled = { context, worker, lane, kind, count, ns in
                 Unmanaged<EngineCore>.fromOpaque(context!)._withUnsafeGuaranteedRef {
-                    $0.stalled(worker: Int(worker), lane: Int(lane), kinds: UnsafeBufferPointer(start: kinds, count: Int(min(nkinds, 4))), kindCount: Int(nkinds), ns: ns)
+                    $0.stalled(worker: Int(worker), lane: Int(lane), kind: Int(kind), count: Int(count), ns: ns)
                 }
             }
         }

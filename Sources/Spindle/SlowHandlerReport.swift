@@ -6,7 +6,7 @@ import CSpindle
 /// it ends.
 ///
 /// ```
-/// worker 1, lane bulk: a batch of Quote has been running for 52 ms (past the slow-batch threshold)
+/// worker 1, lane bulk: an event of Quote has been running for 52 ms (past the slow-batch threshold)
 /// ```
 public struct SlowHandlerReport: Sendable, Hashable, CustomStringConvertible {
     /// The worker whose handler is stalled.
@@ -15,15 +15,19 @@ public struct SlowHandlerReport: Sendable, Hashable, CustomStringConvertible {
     public var lane: Lane
     /// That lane's name.
     public var laneName: String
-    /// The event types in the batch (the first event's first; one entry when the batch is of one kind).
-    public var eventTypes: [String]
+    /// The type of the batch's first event (the handler running is this one's, or a later event's
+    /// in the same batch).
+    public var eventType: String
+    /// Events in the batch.
+    public var batchSize: Int
     /// How long the batch had been running when the watchdog looked (coarse clock: ± a few ms).
     public var running: Duration
 
-    /// "worker 1, lane bulk: a batch of Quote has been running for 52 ms (past the slow-batch threshold)"
+    /// "worker 1, lane bulk: an event of Quote has been running for 52 ms (past the slow-batch threshold)"
     public var description: String {
         let ms = Double(running.components.seconds) * 1e3 + Double(running.components.attoseconds) / 1e15
-        return "worker \(worker.rawValue), lane \(laneName): a batch of \(eventTypes.joined(separator: ", ")) has been running for \(Int(ms)) ms (past the slow-batch threshold)"
+        let what = batchSize == 1 ? "an event of \(eventType)" : "a batch of \(batchSize) events from \(eventType) on"
+        return "worker \(worker.rawValue), lane \(laneName): \(what) has been running for \(Int(ms)) ms (past the slow-batch threshold)"
     }
 }
 
@@ -43,14 +47,13 @@ extension Engine.Builder {
 }
 
 extension EngineCore {
-    /// From the watchdog thread (C): names the kinds and the lane, then calls the hook.
-    func stalled(worker: Int, lane: Int, kinds: UnsafeBufferPointer<UInt32>, kindCount: Int, ns: UInt64) {
+    /// From the watchdog thread (C): names the kind and the lane, then calls the hook.
+    func stalled(worker: Int, lane: Int, kind: Int, count: Int, ns: UInt64) {
         guard let hook = stallHook else { return }
-        var types = kinds.map { k in Int(k) < entries.count ? entries[Int(k)].typeName : "kind \(k)" }
-        if kindCount > kinds.count { types.append("\(kindCount - kinds.count) more") }
         hook(SlowHandlerReport(
             worker: WorkerID(worker), lane: Lane(index: lane),
-            laneName: lane < laneNames.count ? laneNames[lane] : "lane \(lane)", eventTypes: types,
+            laneName: lane < laneNames.count ? laneNames[lane] : "lane \(lane)",
+            eventType: kind < entries.count ? entries[kind].typeName : "kind \(kind)", batchSize: count,
             running: .nanoseconds(Int64(clamping: ns))))
     }
 }
