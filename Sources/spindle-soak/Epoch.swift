@@ -245,14 +245,21 @@ struct Epoch {
                     break
                 }
             }
+            let shutdownStarted = sp_now_ns()
             let report = try engine.shutdownBlocking(deadline: .now + .seconds(30))
+            let shutdownSeconds = Double(sp_now_ns() - shutdownStarted) / 1e9
             retuning.store(false, ordering: .relaxed)
             for _ in 0..<foreign where finished.wait(timeout: .now() + 60) == .timedOut {
                 failures.append("a producer did not return within 60 s of shutdown")
             }
             if retunerDone.wait(timeout: .now() + 30) == .timedOut { failures.append("the retuner did not stop") }
             if !failures.isEmpty { return (totals, failures) }
-            if !report.drained { failures.append("shutdown did not drain within 30 s: \(report)") }
+            // The workers drained and stopped before the deadline (else this is a failure). A foreign
+            // post racing with the start of shutdown may still land after they drained: it stays
+            // pending (docs/reliability.md, "What is not guaranteed") — at most one post (≤ 8 events)
+            // per foreign producer, never a handler's post; checked below from the stream tallies.
+            if shutdownSeconds >= 29 { failures.append("shutdown did not drain within 30 s: \(report)") }
+            var racedPending = 0
 
             // Check every (worker, lane) against the tallies.
             let P = foreign + workers
@@ -272,6 +279,12 @@ struct Epoch {
                             let st = tally.stream(p, l, k)
                             streamHandled += tally.handledSeq[st]
                             streamPending += tally.nextSeq[st] - tally.handledSeq[st]
+                            if tally.nextSeq[st] != tally.handledSeq[st] {
+                                if p >= foreign {
+                                    failures.append("stream p\(p) (worker \(p - foreign)) l\(l) k\(k): a handler's post left pending at shutdown")
+                                }
+                                racedPending += tally.nextSeq[st] - tally.handledSeq[st]
+                            }
                             if tally.handledSeq[st] > tally.nextSeq[st] {
                                 failures.append("stream p\(p) l\(l) k\(k): handled \(tally.handledSeq[st]) > enqueued \(tally.nextSeq[st])")
                             }
@@ -298,6 +311,10 @@ struct Epoch {
                 }
                 totals.sleeps += engine.workerStats(WorkerID(w)).sleeps
             }
+            if racedPending > 8 * foreign {
+                failures.append("\(racedPending) events pending after shutdown: more than one post per foreign producer could have raced it (\(report))")
+            }
+            totals.raced += racedPending
             for p in 0..<P {
                 var outcomes = 0
                 for w in 0..<workers { for l in 0..<lanes { outcomes += tally.enq[tally.cell(p, w, l)] + tally.rej[tally.cell(p, w, l)] + tally.drop[tally.cell(p, w, l)] } }

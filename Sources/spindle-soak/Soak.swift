@@ -108,17 +108,18 @@ struct Totals {
     var posts = 0, enqueued = 0, rejected = 0, dropped = 0, handled = 0, pending = 0
     var laneFull = 0, stopped = 0, timedOut = 0, boxes = 0, batches = 0, spawned = 0, timers = 0, retunes = 0
     var sleeps: UInt64 = 0
+    var raced = 0  // events of foreign posts that raced shutdown's start and landed after the drain
 
     mutating func add(_ t: Totals) {
         posts += t.posts; enqueued += t.enqueued; rejected += t.rejected; dropped += t.dropped
         handled += t.handled; pending += t.pending; laneFull += t.laneFull; stopped += t.stopped
         timedOut += t.timedOut; boxes += t.boxes; batches += t.batches; spawned += t.spawned
-        timers += t.timers; retunes += t.retunes; sleeps += t.sleeps
+        timers += t.timers; retunes += t.retunes; sleeps += t.sleeps; raced += t.raced
     }
 
     var line: String {
         "posts \(posts) (enqueued \(enqueued), rejected \(rejected): full \(laneFull) stopped \(stopped) timed out \(timedOut); dropped \(dropped)), "
-            + "handled \(handled) + pending \(pending), boxes \(boxes) released once, batch posts \(batches), handler posts \(spawned), "
+            + "handled \(handled) + pending \(pending) (posts that raced shutdown: \(raced)), boxes \(boxes) released once, batch posts \(batches), handler posts \(spawned), "
             + "timer events \(timers), retunes \(retunes), sleeps \(sleeps)"
     }
 }
