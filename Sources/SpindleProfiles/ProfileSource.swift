@@ -31,10 +31,10 @@ public struct ProfileSource {
         do { root = try TOMLTable(string: text) } catch let e as TOMLParseError {
             throw SpindleError(
                 .invalidProfile,
-                "\(name): line \(e.source.begin.line), column \(e.source.begin.column): \(e.description); fix: correct the TOML syntax"
+                "\(name): line \(e.source.begin.line), column \(e.source.begin.column): \(TOMLTableReader.oneLine(e.description, limit: 200)); fix: correct the TOML syntax"
             )
         } catch {
-            throw SpindleError(.invalidProfile, "\(name): \(error); fix: correct the TOML syntax")
+            throw SpindleError(.invalidProfile, "\(name): \(TOMLTableReader.oneLine("\(error)", limit: 200)); fix: correct the TOML syntax")
         }
         let top = TOMLTableReader(table: root, section: "(top level)", prefix: "", file: name)
         try top.rejectUnknownKeys(TOMLSchema.topLevel)

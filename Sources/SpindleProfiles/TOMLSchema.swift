@@ -49,7 +49,33 @@ struct TOMLTableReader {
     let file: String
 
     func error(_ key: String, _ value: String, rule: String, fix: String) -> SpindleError {
-        SpindleError(.invalidProfile, "\(file): \(section) \(prefix)\(key) = \(value): rule \(rule); fix: \(fix)")
+        SpindleError(
+            .invalidProfile,
+            "\(file): \(section) \(prefix)\(Self.oneLine(key, limit: 64)) = \(Self.oneLine(value, limit: 120)): rule \(rule); fix: \(fix)")
+    }
+
+    /// What came from the file, on one line and short: control characters escaped, runs of
+    /// whitespace (a multi-line array's layout) made one space, cut at `limit` characters. A
+    /// refusal is one line whatever the input (found by the TOML fuzzer: an unknown key holding a
+    /// multi-line array was quoted with its newlines).
+    static func oneLine(_ s: String, limit: Int) -> String {
+        var out = ""
+        var space = false
+        for u in s.unicodeScalars {
+            if u == " " || u == "\n" || u == "\r" || u == "\t" {
+                space = true
+                continue
+            }
+            if space && !out.isEmpty { out += " " }
+            space = false
+            if u.value < 0x20 || u.value == 0x7F || (u.value >= 0x80 && u.value < 0xA0) || u == "\u{2028}" || u == "\u{2029}" {
+                out += "\\u{" + String(u.value, radix: 16) + "}"
+            } else {
+                out.unicodeScalars.append(u)
+            }
+            if out.count > limit { return String(out.prefix(limit)) + "…" }
+        }
+        return out
     }
 
     func rejectUnknownKeys(_ documented: [String]) throws(SpindleError) {

@@ -181,6 +181,8 @@ enum BrokenExpectations {
             "t.toml: line 1, column 2: a table header must start with a key (A-Z a-z 0-9 _ - or a quoted name), saw U+FFFD; fix: correct the TOML syntax",
         "array-of-tables header starting with a control character":
             "t.toml: line 1, column 4: a table header must start with a key (A-Z a-z 0-9 _ - or a quoted name), saw U+0001; fix: correct the TOML syntax",
+        "unknown key holding an array of tables (quoted on one line)":
+            "t.toml: (top level) alnes = [ { name = 'a' }, { name = 'b' } ]: rule a documented key of (top level); fix: did you mean `lanes`?",
         "a bracket inside a multi-line string is not a header":  // parsed on: refused later, for its missing lanes
             "t.toml: (top level) lanes = (missing): rule at least one [[lanes]] table; fix: add lanes = [{ name = \"normal\", policy = \"weighted\", weight = 1 }]",
         "TOML syntax error":
