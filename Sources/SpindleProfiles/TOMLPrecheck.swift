@@ -23,6 +23,8 @@ enum TOMLPrecheck {
                 closing = nil
             } else {
                 var j = 0
+                // The parser skips a byte-order mark at the start (found by the fuzzer: BOM then `[\u{C8}`).
+                if lineNumber == 1, bytes.starts(with: [0xEF, 0xBB, 0xBF]) { j = 3 }
                 while j < bytes.count, bytes[j] == 0x20 || bytes[j] == 0x09 { j += 1 }
                 if j < bytes.count, bytes[j] == open {
                     j += 1

@@ -179,6 +179,8 @@ enum BrokenExpectations {
             "t.toml: line 3, column 2: a table header must start with a key (A-Z a-z 0-9 _ - or a quoted name), saw U+00E9; fix: correct the TOML syntax",
         "table header starting with bytes that are not UTF-8":
             "t.toml: line 1, column 2: a table header must start with a key (A-Z a-z 0-9 _ - or a quoted name), saw U+FFFD; fix: correct the TOML syntax",
+        "table header after a byte-order mark":
+            "t.toml: line 1, column 5: a table header must start with a key (A-Z a-z 0-9 _ - or a quoted name), saw U+00C8; fix: correct the TOML syntax",
         "array-of-tables header starting with a control character":
             "t.toml: line 1, column 4: a table header must start with a key (A-Z a-z 0-9 _ - or a quoted name), saw U+0001; fix: correct the TOML syntax",
         "unknown key holding an array of tables (quoted on one line)":
