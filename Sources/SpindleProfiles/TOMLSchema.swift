@@ -79,6 +79,12 @@ struct TOMLTableReader {
     }
 
     func rejectUnknownKeys(_ documented: [String]) throws(SpindleError) {
+        // TOMLKit 0.6's `keys` (and its iterator, built on it) leaks the C array of key copies it
+        // gets from toml++ on every call (found by LeakSanitizer under the TOML fuzzer): count the
+        // documented keys instead, and list the keys only when one is unknown (a refusal, once).
+        // (TOMLKit leaks elsewhere too — ~4.7 KB per parse remain: docs/reliability.md.)
+        let present = documented.reduce(0) { $0 + (table[$1] != nil ? 1 : 0) }
+        if present == table.count { return }
         for key in table.keys.sorted() where !documented.contains(key) {
             let value = TOMLTableReader.show(table[key]!)
             if let s = TOMLSchema.suggestion(for: key, among: documented) {
