@@ -4,8 +4,10 @@
 #
 #   Fuzz/run-toml.sh                 replay the committed corpus, then a fixed run
 #                                    (-seed=1 -max_total_time=$SECONDS_LIMIT, default 20 s; debug build)
-#   Fuzz/run-toml.sh --runs N        fuzz N executions on a scratch copy of the corpus (the long
-#                                    run; release build; MAX_TIME=S stops it after S seconds)
+#   Fuzz/run-toml.sh --runs N        fuzz N executions in one process on a scratch copy of the corpus
+#                                    (release build; MAX_TIME=S stops it after S seconds; TOMLKit's
+#                                    leak grows it ~4.7 KB per input: use --long for millions)
+#   Fuzz/run-toml.sh --long S        the long run: S seconds in fork mode (release build)
 #   Fuzz/run-toml.sh --coverage S    fuzz S seconds with coverage instrumentation, then print line
 #                                    coverage of Sources/SpindleProfiles (llvm-cov)
 #
@@ -38,6 +40,14 @@ case "$mode" in
     work="$scratch/corpus-long"; mkdir -p "$work"; cp -n "$here/corpus-toml/"* "$work/" 2>/dev/null || true
     exec "$scratch/release/fuzz-toml" -runs="$runs" -max_total_time="${MAX_TIME:-0}" -max_len=4096 -print_final_stats=1 \
       -artifact_prefix="$here/artifacts-toml/" "$work" ;;
+  --long)
+    # Fork mode: libFuzzer runs the target in child processes that it restarts, so TOMLKit's
+    # per-parse leak (see above) cannot grow one process to the RSS limit over millions of inputs.
+    secs="${2:?--long SECONDS}"
+    build "$scratch" release
+    work="$scratch/corpus-long"; mkdir -p "$work"; cp -n "$here/corpus-toml/"* "$work/" 2>/dev/null || true
+    exec "$scratch/release/fuzz-toml" -fork=1 -max_total_time="$secs" -max_len=4096 \
+      -artifact_prefix="$here/artifacts-toml/" "$work" ;;
   --coverage)
     secs="${2:?--coverage SECONDS}"
     cov="$scratch-cov"; mkdir -p "$cov"
@@ -66,5 +76,5 @@ case "$mode" in
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
     status=$(grep -E '^#[0-9]+' "$log" | tail -1 | grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+/[^ ]+' || true)
     echo "fuzz-toml: ok: $runs executions in ${SECONDS_LIMIT:-20} s (seed 1), $status" ;;
-  *) echo "usage: $0 [--runs N | --coverage SECONDS]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--runs N | --long SECONDS | --coverage SECONDS]" >&2; exit 2 ;;
 esac
