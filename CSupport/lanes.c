@@ -39,7 +39,7 @@ static inline uint32_t sp_run_batch(sp_worker *w, sp_lane_state *ls, uint32_t la
                 break;
             }
     }
-    if (t0) { /* for the watchdog: what runs since when (three stores per batch, none per event) */
+    if (t0) { /* for the watchdog: what runs since when (stores per batch, none per event) */
         atomic_store_explicit(&w->batch_kind, slots[0].kind, memory_order_relaxed);
         atomic_store_explicit(&w->batch_lane_count, (uint64_t)lane << 32 | n, memory_order_relaxed);
         atomic_store_explicit(&w->batch_started, t0, memory_order_release);
