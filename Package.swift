@@ -95,7 +95,13 @@ let package = Package(
                 "Spindle", "SpindleProfiles", "SpindleBench", "SpindleMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        // The conservation soak (scripts/soak.sh; a short run is part of scripts/test.sh). Not a product.
+        .executableTarget(
+            name: "spindle-soak",
+            dependencies: ["Spindle", "CSpindle", .product(name: "Logging", package: "swift-log")]
         ),
         // The examples. The RESP parser is its own pure-Swift target (no engine), so it is unit
         // tested and fuzzed alone (Examples/KeyValue/fuzz).
@@ -133,6 +139,7 @@ let package = Package(
             dependencies: [
                 "Spindle", "CSpindle", "CMallocCounter", "CTestSupport",
                 .product(name: "InMemoryLogging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "SpindleProfilesTests", dependencies: ["SpindleProfiles", "Spindle", "CSpindle", "CMallocCounter"]),

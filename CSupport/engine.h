@@ -59,6 +59,12 @@ struct sp_worker {
 
     /* Counters read by stats (written only by this worker: relaxed load + store). */
     _Atomic uint64_t rounds, batches, sleeps, wakeups_sent, slow_batches, pairs_created;
+    /* The batch in progress, for the watchdog (watchdog.c): written once per batch, only while a
+     * slow-batch threshold is set. started = 0: none. */
+    _Atomic uint64_t batch_started;  /* coarse ns; release: pairs with the watchdog's acquire */
+    _Atomic uint64_t batch_lane_count; /* lane << 32 | events */
+    _Atomic uint32_t batch_kind;       /* the first event's handler kind (the watchdog never reads slots:
+                                          a producer may refill them once the batch is done) */
     _Alignas(SP_CACHELINE) _Atomic uint64_t foreign_wakeups; /* written by foreign threads (RMW) */
     size_t mapping_bytes;
 };
@@ -126,7 +132,16 @@ struct sp_engine {
      * moves the clock its timers run on. Never set on an engine sp_engine_start made. */
     uint32_t manual;
     _Atomic uint64_t manual_now;
+    /* The slow-handler watchdog (watchdog.c): a thread that reads each worker's batch_started. */
+    pthread_t watchdog;
+    int watchdog_running, watchdog_stop;
+    pthread_mutex_t watchdog_lock;
+    pthread_cond_t watchdog_cond;
 };
+
+/* watchdog.c */
+void sp_watchdog_start(sp_engine *e);
+void sp_watchdog_stop(sp_engine *e);
 
 /* engine.c */
 sp_engine *sp_engine_alloc(const sp_config *cfg, const sp_callbacks *cb, int *err, char *msg, size_t len);
@@ -149,6 +164,9 @@ void sp_unmap(void *p, size_t bytes);
 
 /* manual.c */
 int sp_manual_shutdown(sp_engine *e, uint64_t deadline_ns);
+/* fault.c: tests' injected failures (sp_test_fail_nth); 1 when this operation must fail. */
+#define SP_FAULT_KINDS 3
+int sp_fault_hit(uint32_t fault);
 
 /* worker.c */
 void *sp_worker_main(void *arg);

@@ -39,7 +39,13 @@ static inline uint32_t sp_run_batch(sp_worker *w, sp_lane_state *ls, uint32_t la
                 break;
             }
     }
+    if (t0) { /* for the watchdog: what runs since when (stores per batch, none per event) */
+        atomic_store_explicit(&w->batch_kind, slots[0].kind, memory_order_relaxed);
+        atomic_store_explicit(&w->batch_lane_count, (uint64_t)lane << 32 | n, memory_order_relaxed);
+        atomic_store_explicit(&w->batch_started, t0, memory_order_release);
+    }
     uint64_t r = e->cb.dispatch(e->cb.context, w, arg, slots, n);
+    if (t0) atomic_store_explicit(&w->batch_started, 0, memory_order_relaxed);
     uint32_t failed = (uint32_t)r, done = (uint32_t)(r >> 32);
     if (__builtin_expect(done < n, 0)) n = done; /* stopped early: a strict lane has work */
     /* Receive buffers the handled events borrowed go back now (one load when none is out). */

@@ -63,7 +63,12 @@ static inline __attribute__((always_inline)) int sp_worker_post_n(sp_worker *w, 
     } else {
         d = e->workers[dest];
         r = sp_engine_pair_ring(w, d, lane);
-        if (__builtin_expect(r == NULL, 0)) return SP_ENOMEM;
+        if (__builtin_expect(r == NULL, 0)) {
+            /* The pair's ring could not be mapped on first use: refused, and counted where the
+             * destination's counts live (cold: its shared MPSC counter), so no post goes uncounted. */
+            atomic_fetch_add_explicit(&d->lanes[lane].mpsc->rejected, count, memory_order_relaxed);
+            return SP_ENOMEM;
+        }
     }
     int ok = count == 1 ? sp_spsc_push(r, kind, flags, payload, len)
                         : sp_spsc_push_batch(r, kind, flags, payload, stride, len, count);

@@ -63,7 +63,7 @@ static int sp_worker_setup(sp_worker *w, char *msg, size_t len) {
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(w->cpu, &set);
-    if (sched_setaffinity(0, sizeof set, &set) != 0) {
+    if ((sp_fault_hit(SP_FAULT_PIN) && (errno = EPERM)) || sched_setaffinity(0, sizeof set, &set) != 0) {
         snprintf(msg, len, "worker %u cannot pin itself to CPU %u: %s; fix: allow that CPU (affinity/cgroup cpuset) or remove it from engine.cpus",
                  w->id, w->cpu, strerror(errno));
         return SP_EPIN;
@@ -74,6 +74,11 @@ static int sp_worker_setup(sp_worker *w, char *msg, size_t len) {
     if (sp_io_init(w, SP_MAX_SOURCES) != SP_OK) {
         snprintf(msg, len, "worker %u: cannot allocate its source table", w->id);
         return SP_ENOMEM;
+    }
+    if (sp_fault_hit(SP_FAULT_BACKEND)) {
+        snprintf(msg, len, "worker %u: %s setup failed: %s (injected)", w->id,
+                 b->kind == SP_BACKEND_IO_URING ? "io_uring" : "epoll", strerror(ENOMEM));
+        return SP_EURING;
     }
     int rc = b->init(w, e->cfg.uring_flags, e->cfg.uring_entries, &features, msg, len);
     if (rc == SP_OK && w->id == 0) e->features = features;

@@ -135,6 +135,12 @@ typedef uint64_t (*sp_dispatch_fn)(void *context, sp_worker *worker, uint32_t la
 typedef void (*sp_worker_hook_fn)(void *context, sp_worker *worker, uint32_t worker_id);
 /** Releases one boxed payload (a post that was rejected/dropped is released by the caller instead). */
 typedef void (*sp_release_fn)(void *context, const sp_slot *slot);
+/** The watchdog: a batch of `count` events of worker `worker`'s lane `lane`, the first of handler
+ *  kind `first_kind`, has been running for `running_ns`, past the slow-batch threshold, and has not
+ *  returned yet. Called once per such batch, on the engine's watchdog thread, while the handler
+ *  still runs. */
+typedef void (*sp_stall_fn)(void *context, uint32_t worker, uint32_t lane, uint32_t first_kind, uint32_t count,
+                            uint64_t running_ns);
 
 typedef struct sp_callbacks {
     void *context;
@@ -142,6 +148,7 @@ typedef struct sp_callbacks {
     sp_worker_hook_fn worker_started; /* may be NULL */
     sp_worker_hook_fn worker_stopping; /* may be NULL; on the worker thread, after its last batch */
     sp_release_fn release;            /* may be NULL when no event is boxed */
+    sp_stall_fn stalled;              /* may be NULL: no watchdog thread (see sp_stall_fn) */
 } sp_callbacks;
 
 /** Creates and starts an engine. Returns only after every worker has pinned itself and set up its
@@ -434,6 +441,13 @@ sp_worker *sp_manual_worker(const sp_engine *e, uint32_t worker);
 /** The clock timers of worker `w`'s engine run on: CLOCK_MONOTONIC ns, or a manual engine's
  *  clock. Timer deadlines (sp_source_spec.first_ns) are absolute on this clock. */
 uint64_t sp_worker_now_ns(const sp_worker *w);
+/** Fault injection, for tests: the `nth` next operation (0 = the next one) of kind `fault`, counted
+ *  process-wide from this call, fails as if the system had refused it; `nth` < 0 disarms. Checked on
+ *  cold paths only (start, a pair ring's first use). SP_FAULT_MAP: a ring or worker mapping
+ *  (ENOMEM); SP_FAULT_BACKEND: a worker's backend setup (io_uring_queue_init or epoll_create:
+ *  ENOMEM); SP_FAULT_PIN: a worker pinning itself (EPERM). */
+typedef enum sp_fault { SP_FAULT_MAP = 0, SP_FAULT_BACKEND = 1, SP_FAULT_PIN = 2 } sp_fault;
+void sp_test_fail_nth(uint32_t fault, int64_t nth);
 
 /* ---- clock ------------------------------------------------------------------------------------ */
 

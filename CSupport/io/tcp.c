@@ -121,8 +121,15 @@ int sp_udp_read(sp_worker *w, sp_source *s) {
         }
         unsigned char *buf = io->ubuf + (size_t)(bid & ~SP_UDP_BUF) * SP_RECV_BUFFER_SIZE;
         socklen_t alen = SP_UDP_ADDR_SPACE;
-        ssize_t got = recvfrom(s->fd, buf + SP_UDP_ADDR_SPACE, SP_RECV_BUFFER_SIZE - SP_UDP_ADDR_SPACE, 0,
+        /* MSG_TRUNC: the datagram's real length, so one larger than the buffer is refused (EMSGSIZE)
+         * instead of handed over cut short. */
+        ssize_t got = recvfrom(s->fd, buf + SP_UDP_ADDR_SPACE, SP_RECV_BUFFER_SIZE - SP_UDP_ADDR_SPACE, MSG_TRUNC,
                                (struct sockaddr *)buf, &alen);
+        if (got > SP_RECV_BUFFER_SIZE - SP_UDP_ADDR_SPACE) {
+            sp_udp_give_buffer(w, bid);
+            n += sp_io_deliver(w, s, -EMSGSIZE, SP_OP_DATAGRAM << 8, 0, 0);
+            continue;
+        }
         if (got < 0) {
             sp_udp_give_buffer(w, bid);
             if (errno == EINTR) continue;

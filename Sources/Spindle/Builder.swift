@@ -29,6 +29,7 @@ extension Engine {
         var sources: [PendingSource] = []
         var errorHook: (@Sendable (any Error, WorkerID, Lane) -> Void)?
         var stopHooks: [@Sendable () -> Void] = []
+        var stallHook: (@Sendable (SlowHandlerReport) -> Void)?
         @usableFromInline let builderID: UInt64
         var logger: Logger
         let usingDefault: Bool
@@ -120,7 +121,8 @@ extension Engine {
                                      kind: UInt32(entries.count))
             let core = EngineCore(entries: entries + [jobs.handlerEntry()], factories: factories, errorHook: errorHook,
                                   laneNames: configuration.lanes.map(\.name), sources: sources, jobs: jobs,
-                                  stopHooks: stopHooks)
+                                  stopHooks: stopHooks,
+                                  stallHook: stallHook ?? { [logger] report in logger.warning("spindle: \(report)") })
             var cb = core.callbacks
             var err: Int32 = 0
             var msg = [CChar](repeating: 0, count: 512)

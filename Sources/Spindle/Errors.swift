@@ -22,6 +22,12 @@ public struct PostError: Error, Sendable, Hashable, CustomStringConvertible {
         case noSuchWorker
         /// `post(contentsOf:)` with more events than the lane's capacity.
         case batchTooLarge
+        /// The lane index is not one of the configuration's lanes (`0..<lanes.count`).
+        case noSuchLane
+        /// A worker's ring to the destination is created on first use (beyond `eagerRingBytes`)
+        /// and its memory could not be mapped: the post is refused and counted as rejected; a
+        /// later post tries again.
+        case outOfMemory
     }
 
     /// The reason.
@@ -48,6 +54,8 @@ public struct PostError: Error, Sendable, Hashable, CustomStringConvertible {
         case .timedOut: reason = "timed out waiting for room on a block lane"
         case .noSuchWorker: reason = "no such worker (destinations are 0..<workerCount)"
         case .batchTooLarge: reason = "batch larger than the lane's capacity"
+        case .noSuchLane: reason = "no such lane (lanes are 0..<the configuration's lane count)"
+        case .outOfMemory: reason = "out of memory (the ring to that worker could not be mapped on first use; a later post tries again)"
         }
         return "post to worker \(worker.rawValue), lane \(lane.index) rejected: \(reason)"
     }
@@ -59,6 +67,8 @@ public struct PostError: Error, Sendable, Hashable, CustomStringConvertible {
         case SP_ETIMEDOUT.rawValue: return .timedOut
         case SP_EBAD_WORKER.rawValue: return .noSuchWorker
         case SP_EBATCH_TOO_LARGE.rawValue: return .batchTooLarge
+        case SP_EBAD_LANE.rawValue: return .noSuchLane
+        case SP_ENOMEM.rawValue: return .outOfMemory
         default: return .laneFull
         }
     }

@@ -63,12 +63,15 @@ final class EngineCore: @unchecked Sendable {
     let jobs: ExecutorTable?
     /// Run once the workers have exited (event streams finish).
     let stopHooks: [@Sendable () -> Void]
+    /// Where the watchdog's reports go (``Engine/Builder/onSlowHandler(_:)``); nil: no watchdog.
+    let stallHook: (@Sendable (SlowHandlerReport) -> Void)?
     init(entries: [HandlerEntry], factories: [StateFactory], errorHook: (@Sendable (any Error, WorkerID, Lane) -> Void)?,
          laneNames: [String], sources: [PendingSource] = [], jobs: ExecutorTable? = nil,
-         stopHooks: [@Sendable () -> Void] = []) {
+         stopHooks: [@Sendable () -> Void] = [], stallHook: (@Sendable (SlowHandlerReport) -> Void)? = nil) {
         self.sources = sources
         self.jobs = jobs
         self.stopHooks = stopHooks
+        self.stallHook = stallHook
         self.entries = entries
         self.handlerCount = entries.count
         self.handlers = .allocate(capacity: max(1, entries.count))
@@ -182,6 +185,13 @@ final class EngineCore: @unchecked Sendable {
         }
         cb.release = { context, slot in
             Unmanaged<EngineCore>.fromOpaque(context!)._withUnsafeGuaranteedRef { $0.release(slot!) }
+        }
+        if stallHook != nil {
+            cb.stalled = { context, worker, lane, kind, count, ns in
+                Unmanaged<EngineCore>.fromOpaque(context!)._withUnsafeGuaranteedRef {
+                    $0.stalled(worker: Int(worker), lane: Int(lane), kind: Int(kind), count: Int(count), ns: ns)
+                }
+            }
         }
         return cb
     }

@@ -27,13 +27,14 @@ public struct ProfileSource {
     /// ``encode(name:)`` runs. `name` stands for the file in messages.
     public static func parse(toml text: String, name: String) throws(SpindleError) -> ProfileSource {
         let root: TOMLTable
+        try TOMLPrecheck.check(text, name: name)  // what the parser underneath asserts on
         do { root = try TOMLTable(string: text) } catch let e as TOMLParseError {
             throw SpindleError(
                 .invalidProfile,
-                "\(name): line \(e.source.begin.line), column \(e.source.begin.column): \(e.description); fix: correct the TOML syntax"
+                "\(name): line \(e.source.begin.line), column \(e.source.begin.column): \(TOMLTableReader.oneLine(e.description, limit: 200)); fix: correct the TOML syntax"
             )
         } catch {
-            throw SpindleError(.invalidProfile, "\(name): \(error); fix: correct the TOML syntax")
+            throw SpindleError(.invalidProfile, "\(name): \(TOMLTableReader.oneLine("\(error)", limit: 200)); fix: correct the TOML syntax")
         }
         let top = TOMLTableReader(table: root, section: "(top level)", prefix: "", file: name)
         try top.rejectUnknownKeys(TOMLSchema.topLevel)

@@ -49,10 +49,42 @@ struct TOMLTableReader {
     let file: String
 
     func error(_ key: String, _ value: String, rule: String, fix: String) -> SpindleError {
-        SpindleError(.invalidProfile, "\(file): \(section) \(prefix)\(key) = \(value): rule \(rule); fix: \(fix)")
+        SpindleError(
+            .invalidProfile,
+            "\(file): \(section) \(prefix)\(Self.oneLine(key, limit: 64)) = \(Self.oneLine(value, limit: 120)): rule \(rule); fix: \(fix)")
+    }
+
+    /// What came from the file, on one line and short: control characters escaped, runs of
+    /// whitespace (a multi-line array's layout) made one space, cut at `limit` characters. A
+    /// refusal is one line whatever the input (found by the TOML fuzzer: an unknown key holding a
+    /// multi-line array was quoted with its newlines).
+    static func oneLine(_ s: String, limit: Int) -> String {
+        var out = ""
+        var space = false
+        for u in s.unicodeScalars {
+            if u == " " || u == "\n" || u == "\r" || u == "\t" {
+                space = true
+                continue
+            }
+            if space && !out.isEmpty { out += " " }
+            space = false
+            if u.value < 0x20 || u.value == 0x7F || (u.value >= 0x80 && u.value < 0xA0) || u == "\u{2028}" || u == "\u{2029}" {
+                out += "\\u{" + String(u.value, radix: 16) + "}"
+            } else {
+                out.unicodeScalars.append(u)
+            }
+            if out.count > limit { return String(out.prefix(limit)) + "…" }
+        }
+        return out
     }
 
     func rejectUnknownKeys(_ documented: [String]) throws(SpindleError) {
+        // TOMLKit 0.6's `keys` (and its iterator, built on it) leaks the C array of key copies it
+        // gets from toml++ on every call (found by LeakSanitizer under the TOML fuzzer): count the
+        // documented keys instead, and list the keys only when one is unknown (a refusal, once).
+        // (TOMLKit leaks elsewhere too — ~4.7 KB per parse remain: docs/reliability.md.)
+        let present = documented.reduce(0) { $0 + (table[$1] != nil ? 1 : 0) }
+        if present == table.count { return }
         for key in table.keys.sorted() where !documented.contains(key) {
             let value = TOMLTableReader.show(table[key]!)
             if let s = TOMLSchema.suggestion(for: key, among: documented) {

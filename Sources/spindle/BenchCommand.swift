@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import Spindle
 import SpindleBench
 import SpindleProfiles
@@ -91,6 +92,31 @@ struct BenchCommand: AsyncParsableCommand {
         return s
     }
 
+    /// The `--profile` file as the Spindle rows will run it, or exit 1 before anything runs with the
+    /// loader's one line on stderr: the format and every rule (`Profile(contentsOf:)`), this host's
+    /// rules (`Engine.Configuration(profile:)`; drift is a warning line), and an engine started and
+    /// stopped once with it (pinning, io_uring). Without this a broken profile left the Spindle rows
+    /// out with a warning each, ran only the peers and exited 0.
+    static func refuseOrLoad(_ path: String) throws -> Engine.Configuration {
+        func refuse(_ line: String) -> ExitCode {
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+            return ExitCode.failure
+        }
+        let config: Engine.Configuration
+        do {
+            config = try Engine.Configuration(profile: path) { warning in
+                FileHandle.standardError.write(Data(("warning: " + warning + "\n").utf8))
+            }
+        } catch { throw refuse(error.message) }
+        do {
+            var quiet = Logger(label: "spindle")
+            quiet.logLevel = .error
+            let engine = try Engine.Builder(configuration: config, logger: quiet).start()
+            _ = try engine.shutdownBlocking(deadline: .now + .seconds(5))
+        } catch { throw refuse("\(path): the engine does not start with this profile: \(error.message)") }
+        return config
+    }
+
     func run() async throws {
         let options = BenchOptions(
             scenarios: scenarios, profile: profile, runs: runs, quick: quick, json: json, plot: plot,
@@ -100,7 +126,7 @@ struct BenchCommand: AsyncParsableCommand {
         let engineConfig: Engine.Configuration
         let source: String
         if let profile {
-            engineConfig = try Profile(contentsOf: profile).configuration
+            engineConfig = try Self.refuseOrLoad(profile)
             source = profile
         } else {
             engineConfig = .hostDefault

@@ -136,6 +136,13 @@ enum BrokenCases {
         tomlEdit("lane name too long", "\"critical\"", "\"critical-lane-with-a-very-long-name\"")
         tomlEdit("unknown io_uring feature", "[\"msg_ring\"]", "[\"msgring\"]")
         toml("TOML syntax error", "[engine\ncpus = [0]")
+        // Found by the TOML fuzzer: table headers the parser underneath asserted on (TOMLPrecheck).
+        toml("table header starting with a non-ASCII character", "[engine]\ncpus = [0]\n[\u{E9}]\n")
+        toml("table header starting with bytes that are not UTF-8", String(decoding: [0x5B, 0xFF] as [UInt8], as: UTF8.self))
+        toml("array-of-tables header starting with a control character", "[[ \u{1}]]\n")
+        toml("table header after a byte-order mark", "\u{FEFF}[\u{C8}]\n")
+        toml("unknown key holding an array of tables (quoted on one line)", "[engine]\ncpus = [0]\n[[alnes]]\nname = \"a\"\n[[alnes]]\nname = \"b\"\n")
+        toml("a bracket inside a multi-line string is not a header", "[engine]\ncpus = [0]\n[host]\ncpu_model = \"\"\"\n[\u{E9}\"\"\"\n")
         toml("no lanes", "[engine]\ncpus = [0]\n")
         toml("no engine", "[[lanes]]\nname = \"a\"\npolicy = \"weighted\"\nweight = 1\n")
         return cases

@@ -175,6 +175,18 @@ enum BrokenExpectations {
             "t.toml: [[lanes]] lanes[0].name = \"critical-lane-with-a-very-long-name\": rule 1...31 letters, digits, '_' or '-'; fix: give the lane a short name like \"bulk\"",
         "unknown io_uring feature":
             "t.toml: [host] host.uring_features[0] = \"msgring\": rule one of single_issuer, defer_taskrun, coop_taskrun, msg_ring; fix: did you mean \"msg_ring\"?",
+        "table header starting with a non-ASCII character":
+            "t.toml: line 3, column 2: a table header must start with a key (A-Z a-z 0-9 _ - or a quoted name), saw U+00E9; fix: correct the TOML syntax",
+        "table header starting with bytes that are not UTF-8":
+            "t.toml: line 1, column 2: a table header must start with a key (A-Z a-z 0-9 _ - or a quoted name), saw U+FFFD; fix: correct the TOML syntax",
+        "table header after a byte-order mark":
+            "t.toml: line 1, column 5: a table header must start with a key (A-Z a-z 0-9 _ - or a quoted name), saw U+00C8; fix: correct the TOML syntax",
+        "array-of-tables header starting with a control character":
+            "t.toml: line 1, column 4: a table header must start with a key (A-Z a-z 0-9 _ - or a quoted name), saw U+0001; fix: correct the TOML syntax",
+        "unknown key holding an array of tables (quoted on one line)":
+            "t.toml: (top level) alnes = [ { name = 'a' }, { name = 'b' } ]: rule a documented key of (top level); fix: did you mean `lanes`?",
+        "a bracket inside a multi-line string is not a header":  // parsed on: refused later, for its missing lanes
+            "t.toml: (top level) lanes = (missing): rule at least one [[lanes]] table; fix: add lanes = [{ name = \"normal\", policy = \"weighted\", weight = 1 }]",
         "TOML syntax error":
             "t.toml: line 1, column 8: Error while parsing table header: expected ']', saw '\\n'; fix: correct the TOML syntax",
         "no lanes":

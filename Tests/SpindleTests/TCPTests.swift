@@ -368,7 +368,11 @@ extension EngineSuites {
             #expect(eventually { sent.count == calls })
             #expect(sent.all == Array(0..<UInt64(calls)), "one sent event per call, in call order")
             #expect(failures.load(ordering: .relaxed) == 0)
-            #expect(engine.ioStats(WorkerID(0)).shortSends > 0, "no send completed short: the test did not test it")
+            // The precondition only without a sanitizer: slowed down, the reader keeps up and the
+            // kernel completes every send whole (bytes and order are still checked).
+            if spmc_available() == 1 {
+                #expect(engine.ioStats(WorkerID(0)).shortSends > 0, "no send completed short: the test did not test it")
+            }
             _ = engine.stop()
         }
 

@@ -36,4 +36,21 @@ int cts_rendezvous_wait_held(cts_rendezvous *r, uint64_t timeout_ns);
 void cts_rendezvous_release(cts_rendezvous *r);
 /** The state (0 armed, 1 held, 2 released, 3 the hold timed out). */
 int32_t cts_rendezvous_state(const cts_rendezvous *r);
+
+/** Signals for the EINTR test: installs a no-op handler for `sig` without SA_RESTART (so every
+ *  blocking call it interrupts returns EINTR), unblocks it in the calling thread, and counts
+ *  deliveries. Returns 0 on success. */
+int cts_install_counting_handler(int sig);
+/** Unblocks `sig` in the calling thread (threads it creates inherit that; the test runner's threads
+ *  may block it). Also done by cts_install_counting_handler. Returns 0 or -errno. */
+int cts_unblock_signal(int sig);
+/** Puts `sig` back to its default disposition (the engine's signal sources refuse a signal that
+ *  has a handler). Returns 0 or -errno. */
+int cts_restore_default(int sig);
+/** Deliveries counted by that handler so far. */
+uint64_t cts_signals_delivered(void);
+/** tgkill(getpid(), tid, sig): a signal to one thread. Returns 0 or -errno. */
+int cts_signal_thread(int32_t tid, int sig);
+/** The calling thread's kernel id (gettid). */
+int32_t cts_gettid(void);
 #endif
