@@ -13,6 +13,9 @@ let package = Package(
         .library(name: "SpindleProfiles", targets: ["SpindleProfiles"]),
         .library(name: "SpindleBench", targets: ["SpindleBench"]),
         .executable(name: "spindle", targets: ["spindle"]),
+        // The example services (Examples/README.md): RESP key-value server and TCP echo.
+        .executable(name: "spindle-kv", targets: ["spindle-kv"]),
+        .executable(name: "spindle-echo", targets: ["spindle-echo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -63,10 +66,40 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // The examples. The RESP parser is its own pure-Swift target (no engine), so it is unit
+        // tested and fuzzed alone (Examples/KeyValue/fuzz).
+        .target(name: "SpindleRESP", path: "Examples/KeyValue/RESP"),
+        .target(
+            name: "SpindleKeyValue",
+            dependencies: ["Spindle", "SpindleRESP", .product(name: "Logging", package: "swift-log")],
+            path: "Examples/KeyValue/Server"
+        ),
+        .executableTarget(
+            name: "spindle-kv",
+            dependencies: [
+                "Spindle", "SpindleKeyValue", "SpindleRESP", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Examples/KeyValue/Main"
+        ),
+        .target(
+            name: "SpindleEcho",
+            dependencies: ["Spindle", .product(name: "Logging", package: "swift-log")],
+            path: "Examples/EchoService/Server"
+        ),
+        .executableTarget(
+            name: "spindle-echo",
+            dependencies: [
+                "Spindle", "SpindleEcho", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Examples/EchoService/Main"
+        ),
         // Test-only C helpers (e.g. a seccomp filter that denies io_uring, for the fallback test).
         .target(name: "CTestSupport", path: "Tests/CTestSupport"),
         .testTarget(name: "SpindleTests", dependencies: ["Spindle", "CSpindle", "CMallocCounter", "CTestSupport"]),
         .testTarget(name: "SpindleProfilesTests", dependencies: ["SpindleProfiles", "Spindle", "CSpindle", "CMallocCounter"]),
         .testTarget(name: "SpindleBenchTests", dependencies: ["SpindleBench", "Spindle"]),
+        .testTarget(name: "ExamplesTests", dependencies: ["SpindleRESP", "SpindleKeyValue", "SpindleEcho", "Spindle"]),
     ]
 )
