@@ -716,6 +716,9 @@ def main():
     if args.ping_samples is None:
         args.ping_samples = 2000 if args.quick else 5000
     os.makedirs(args.log_dir, exist_ok=True)
+    for old in os.listdir(args.log_dir):  # this run's logs only
+        if old.endswith((".log", ".perf.txt", "-redis-benchmark.txt")):
+            os.remove(os.path.join(args.log_dir, old))
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     command = args.command or shlex.join(sys.argv)
