@@ -7,6 +7,7 @@
 #   scripts/bench-services.sh --soak 600          # the long run: RSS every 10 s, connection errors
 #   SPINDLE_KV_BIN=/path/to/spindle-kv scripts/bench-services.sh ...
 #   scripts/bench-services.sh --skip-build ...    # use the binaries already built
+#   scripts/bench-services.sh --from-json out.json [--markdown]   # the report of an earlier run
 #
 # Installs redis-server/redis-tools (scripts/deps.sh --services), builds release binaries
 # (spindle-kv, Benchmarks' nio-kv, the C control client ctlping), then runs
@@ -21,7 +22,8 @@ args=()
 for a in "$@"; do
   case "$a" in
     --skip-build) skip_build=1 ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --from-json) exec python3 scripts/services/bench_services.py "$@" ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) args+=("$a") ;;
   esac
 done

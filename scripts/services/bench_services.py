@@ -497,7 +497,7 @@ def tables(results, markdown):
                          fmt_ratio(ratio(r["p99_us"], b and b["p99_us"])),
                          "—" if r["cpu_us_per_req"] is None else f"{r['cpu_us_per_req']:.2f}",
                          fmt_ratio(ratio(r["cpu_us_per_req"], b and b["cpu_us_per_req"]))])
-    lines += render(head, rows, markdown)
+    lines += render_table(head, rows, markdown)
     lines.append("")
     head = ["server", "PING on", "unloaded p50", "p99", "under SET flood p50", "p99", "p99.9", "flood p99 × unloaded",
             "flood req/s", "server CPU in flood"]
@@ -515,7 +515,7 @@ def tables(results, markdown):
                          fmt_us(fd["p999_us"]), "—", fmt_rate(fd["flood_rps"]),
                          f"{fd['flood_server_cpu_share'] * 100:.0f} %" if fd["flood_server_cpu_share"] is not None else "—"])
     if rows:
-        lines += render(head, rows, markdown)
+        lines += render_table(head, rows, markdown)
         lines.append("")
     head = ["server", "syscalls/request (GET -c 50 -P 1)", "most frequent (per request)"]
     rows = []
@@ -524,11 +524,11 @@ def tables(results, markdown):
         if sc:
             rows.append([name, f"{sc['per_request']:.2f}", ", ".join(f"{k} {v}" for k, v in sc["top"].items())])
     if rows:
-        lines += render(head, rows, markdown)
+        lines += render_table(head, rows, markdown)
     return lines
 
 
-def render(head, rows, markdown):
+def render_table(head, rows, markdown):
     if markdown:
         out = ["| " + " | ".join(head) + " |", "| " + " | ".join("---" for _ in head) + " |"]
         out += ["| " + " | ".join(r) + " |" for r in rows]
@@ -693,11 +693,43 @@ def soak_report(r):
 # ---------------------------------------------------------------------------------------------
 
 
+def render(doc, markdown):
+    """The report's lines from the JSON document (a fresh run or --from-json)."""
+    bullet = "- " if markdown else "  "
+    if "soak" in doc:
+        lines = soak_report(doc["soak"])
+    else:
+        results = doc["results"]
+        lines = [f"services benchmark: `{doc['command']}`" if markdown else f"services benchmark: {doc['command']}", "",
+                 f"redis-benchmark pinned to CPU {CLIENT_CPU}; servers to CPU {SERVER_CPU} except where noted; "
+                 f"median of {doc['reps']} runs; servers interleaved per repetition"
+                 + (" (--quick: a check, not a figure)" if doc["quick"] else "")]
+        if markdown:
+            lines.append("")
+        for name, res in results.items():
+            lines.append(bullet + f"{name}: {res['note']}; `{shlex.join(res['argv'])}`; threads' CPUs: "
+                         + ", ".join(f"{k} {v}" for k, v in res.get("affinity", {}).items())
+                         + ("; STOP: " + "; ".join(res["stop_problems"]) if res.get("stop_problems") else ""))
+        lines.append("")
+        lines += tables(results, markdown)
+        lines.append("")
+        lines += [("- " if markdown else "") + t for t in targets(results)]
+    ver, before, after = doc["versions"], doc["machine_before"], doc["machine_after"]
+    lines.append("")
+    lines.append(f"{ver['redis-benchmark']}; {ver['redis-server']}; kernel {ver['kernel']}; {ver['cpus']} CPUs; "
+                 f"git {ver['git']}; wall {doc['wall_s']:.0f} s")
+    loaded = max(before["loadavg"][0], after["loadavg"][0]) > 1.5 or before["compiler_processes"] or after["compiler_processes"]
+    lines.append(f"machine: load average {before['loadavg'][0]:.2f} before, {after['loadavg'][0]:.2f} after; "
+                 f"compiler processes running {before['compiler_processes']} before, {after['compiler_processes']} after"
+                 + (" — LOADED by other work: figures are not representative" if loaded else ""))
+    return lines
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kv-bin", default=os.environ.get("SPINDLE_KV_BIN"))
-    ap.add_argument("--nio-bin", required=True)
-    ap.add_argument("--ctlping", required=True)
+    ap.add_argument("--nio-bin")
+    ap.add_argument("--ctlping")
     ap.add_argument("--servers", default="spindle-kv,redis,nio",
                     help="comma list of spindle-kv (both), spindle-kv-1w, spindle-kv-2w, redis, nio")
     ap.add_argument("--reps", type=int, default=3)
@@ -705,14 +737,21 @@ def main():
     ap.add_argument("--ping-samples", type=int)
     ap.add_argument("--no-flood", action="store_true")
     ap.add_argument("--no-syscalls", action="store_true")
-    ap.add_argument("--json")
-    ap.add_argument("--markdown", action="store_true", help="print the tables as Markdown (for docs/services.md)")
+    ap.add_argument("--json", help="write the results as JSON to this file")
+    ap.add_argument("--markdown", action="store_true", help="print the report as Markdown (for docs/services.md)")
+    ap.add_argument("--from-json", help="print the report of an earlier run's JSON instead of running")
     ap.add_argument("--soak", type=float, help="seconds: the long run instead of the benchmark")
     ap.add_argument("--start-timeout", type=float, default=20.0)
     ap.add_argument("--run-timeout", type=float, default=180.0)
     ap.add_argument("--log-dir", default="/tmp/spindle-bench-services")
     ap.add_argument("--command", help="the command line as typed (for the report)")
     args = ap.parse_args()
+    if args.from_json:
+        with open(args.from_json) as f:
+            print("\n".join(render(json.load(f), args.markdown)))
+        return 0
+    if not args.nio_bin or not args.ctlping:
+        ap.error("--nio-bin and --ctlping are required (scripts/bench-services.sh passes them)")
     if args.ping_samples is None:
         args.ping_samples = 2000 if args.quick else 5000
     os.makedirs(args.log_dir, exist_ok=True)
@@ -722,45 +761,20 @@ def main():
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     command = args.command or shlex.join(sys.argv)
-    state_before = machine_state()
+    doc = {"command": command, "versions": versions(), "machine_before": machine_state()}
     t0 = time.monotonic()
     try:
         if args.soak:
-            result = soak(args, args.log_dir)
-            lines = soak_report(result)
-            doc = {"command": command, "versions": versions(), "machine_before": state_before,
-                   "machine_after": machine_state(), "soak": result}
+            doc["soak"] = soak(args, args.log_dir)
         else:
-            servers, results = run_benchmark(args, args.log_dir)
-            lines = []
-            lines.append(f"services benchmark: {command}")
-            lines.append(f"redis-benchmark pinned to CPU {CLIENT_CPU}; servers to CPU {SERVER_CPU} except where noted; "
-                         f"median of {args.reps} runs; servers interleaved per repetition"
-                         + (" (--quick: a check, not a figure)" if args.quick else ""))
-            for name, res in results.items():
-                lines.append(f"  {name}: {res['note']}; `{shlex.join(res['argv'])}`; threads' CPUs: "
-                             + ", ".join(f"{k} {v}" for k, v in res.get("affinity", {}).items())
-                             + ("; STOP: " + "; ".join(res["stop_problems"]) if res.get("stop_problems") else ""))
-            lines.append("")
-            lines += tables(results, args.markdown)
-            lines.append("")
-            lines += targets(results)
-            doc = {"command": command, "versions": versions(), "machine_before": state_before,
-                   "machine_after": machine_state(), "reps": args.reps, "quick": args.quick,
-                   "loads": [{"label": l[0], "test": l[1], "clients": l[2], "pipeline": l[3],
-                              "requests": l[5] if args.quick else l[4]} for l in LOADS],
-                   "results": results, "targets": targets(results)}
-        after = machine_state()
+            _, results = run_benchmark(args, args.log_dir)
+            doc |= {"reps": args.reps, "quick": args.quick,
+                    "loads": [{"label": l[0], "test": l[1], "clients": l[2], "pipeline": l[3],
+                               "requests": l[5] if args.quick else l[4]} for l in LOADS],
+                    "results": results, "targets": targets(results)}
+        doc["machine_after"] = machine_state()
         doc["wall_s"] = round(time.monotonic() - t0, 1)
-        ver = doc["versions"]
-        lines.append("")
-        lines.append(f"{ver['redis-benchmark']}; {ver['redis-server']}; kernel {ver['kernel']}; {ver['cpus']} CPUs; "
-                     f"git {ver['git']}; wall {doc['wall_s']:.0f} s")
-        loaded = max(state_before["loadavg"][0], after["loadavg"][0]) > 1.5 or state_before["compiler_processes"] or after["compiler_processes"]
-        lines.append(f"machine: load average {state_before['loadavg'][0]:.2f} before, {after['loadavg'][0]:.2f} after; "
-                     f"compiler processes running {state_before['compiler_processes']} before, {after['compiler_processes']} after"
-                     + (" — LOADED by other work: figures are not representative" if loaded else ""))
-        print("\n".join(lines), flush=True)
+        print("\n".join(render(doc, args.markdown)), flush=True)
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(doc, f, indent=1)
