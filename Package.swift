@@ -100,6 +100,6 @@ let package = Package(
         .testTarget(name: "SpindleTests", dependencies: ["Spindle", "CSpindle", "CMallocCounter", "CTestSupport"]),
         .testTarget(name: "SpindleProfilesTests", dependencies: ["SpindleProfiles", "Spindle", "CSpindle", "CMallocCounter"]),
         .testTarget(name: "SpindleBenchTests", dependencies: ["SpindleBench", "Spindle"]),
-        .testTarget(name: "ExamplesTests", dependencies: ["SpindleRESP", "SpindleKeyValue", "SpindleEcho", "Spindle"]),
+        .testTarget(name: "ExamplesTests", dependencies: ["SpindleRESP", "SpindleKeyValue", "SpindleEcho", "Spindle", "CMallocCounter"]),
     ]
 )

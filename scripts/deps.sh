@@ -3,25 +3,17 @@
 # libnuma-dev (Debian/Ubuntu). Installs them with apt-get when missing and we may; otherwise says
 # exactly what to run.
 #
-#   scripts/deps.sh              # the build's libraries only
-#   scripts/deps.sh --services   # also redis-server and redis-tools (redis-benchmark, redis-cli),
-#                                # which only the services benchmark (scripts/bench-services.sh) uses
+#   scripts/deps.sh --services   also redis-tools and redis-server (redis-cli, redis-benchmark and
+#                                the baseline server), for trying and measuring the examples by
+#                                hand; the test suite does not need them (its clients are sockets)
 set -euo pipefail
-
-services=0
-for arg in "$@"; do
-  case "$arg" in
-    --services) services=1 ;;
-    *) echo "spindle: deps.sh: unknown argument '$arg' (known: --services)" >&2; exit 2 ;;
-  esac
-done
 
 missing=()
 [ -f /usr/include/liburing.h ] || missing+=(liburing-dev)
 [ -f /usr/include/numa.h ] || missing+=(libnuma-dev)
-if [ "$services" = 1 ]; then
+if [ "${1:-}" = "--services" ]; then
+  command -v redis-cli >/dev/null 2>&1 && command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
-  command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

@@ -1,3 +1,4 @@
+import Glibc
 import Logging
 import Spindle
 
@@ -59,8 +60,8 @@ public final class EchoServer: Sendable {
         let control = try builder.listen(on: SocketAddress(host: options.host, port: options.controlPort), lane: Lane(index: 0)) { e, ctx in
             states.states[ctx.worker.rawValue].handle(e, ctx)
         }
-        if let onSignal {
-            try builder.signals([.term, .int], lane: Lane(index: 0)) { e, _ in if let s = e.signal { onSignal(s) } }
+        if let onSignal, !stopSignals().isEmpty {
+            try builder.signals(stopSignals(), lane: Lane(index: 0)) { e, _ in if let s = e.signal { onSignal(s) } }
         }
         engine = try builder.start()
         port = bulk[0].localPort ?? options.port
@@ -168,4 +169,17 @@ final class EchoWorker {
             }
         }
     }
+}
+
+/// SIGTERM and SIGINT, less one the process was started with ignored (a shell ignores SIGINT for
+/// a background job, `nohup` SIGHUP): that choice of the parent is kept, not overridden.
+func stopSignals() -> Set<Signal> {
+    var result: Set<Signal> = []
+    for s in [Signal.term, Signal.int] {
+        var old = sigaction()
+        if sigaction(s.rawValue, nil, &old) == 0 && old.__sigaction_handler.sa_handler == nil {  // SIG_DFL
+            result.insert(s)
+        }
+    }
+    return result
 }

@@ -212,9 +212,12 @@ public struct RESPParser: Sendable {
     }
 
     mutating func header(_ bytes: UnsafeRawBufferPointer) -> Outcome {
+        // A line may hold maxInlineLength bytes before its "\r\n"; the same rule whether its end
+        // has arrived or not, so a stream split anywhere fails the same way it fails whole.
         guard let nl = findNewline(bytes, from: 1) else {
-            return bytes.count > limits.maxInlineLength ? .failure(.multibulkHeaderTooLong) : .needMore
+            return bytes.count > limits.maxInlineLength + 1 ? .failure(.multibulkHeaderTooLong) : .needMore
         }
+        if nl > limits.maxInlineLength + 1 { return .failure(.multibulkHeaderTooLong) }
         guard nl >= 2, bytes[nl - 1] == 0x0D, let n = Self.integer(bytes, 1, nl - 1) else {
             return .failure(.invalidMultibulkLength)
         }
@@ -233,8 +236,9 @@ public struct RESPParser: Sendable {
                 let b = bytes[position]
                 guard b == UInt8(ascii: "$") else { return .failure(.expectedBulk(got: b)) }
                 guard let nl = findNewline(bytes, from: position + 1) else {
-                    return bytes.count - position > limits.maxInlineLength ? .failure(.bulkHeaderTooLong) : .needMore
+                    return bytes.count - position > limits.maxInlineLength + 1 ? .failure(.bulkHeaderTooLong) : .needMore
                 }
+                if nl - position > limits.maxInlineLength + 1 { return .failure(.bulkHeaderTooLong) }
                 guard nl >= position + 2, bytes[nl - 1] == 0x0D, let len = Self.integer(bytes, position + 1, nl - 1),
                     len >= 0
                 else { return .failure(.invalidBulkLength) }
@@ -267,11 +271,11 @@ public struct RESPParser: Sendable {
         default: return .failure(.badRequestByte(first))
         }
         guard let nl = findNewline(bytes, from: 0) else {
-            return bytes.count > limits.maxInlineLength ? .failure(.inlineTooLong) : .needMore
+            return bytes.count > limits.maxInlineLength + 1 ? .failure(.inlineTooLong) : .needMore
         }
+        if nl > limits.maxInlineLength + 1 { return .failure(.inlineTooLong) }
         var end = nl
         if end > 0 && bytes[end - 1] == 0x0D { end -= 1 }
-        if end > limits.maxInlineLength { return .failure(.inlineTooLong) }
         var i = 0
         while i < end {
             let b = bytes[i]

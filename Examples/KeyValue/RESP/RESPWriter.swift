@@ -133,6 +133,6 @@ public enum RESPReply {
         guard start < bytes.count, bytes[start] == UInt8(ascii: ":") else { return nil }
         var i = start + 1
         while i < bytes.count && bytes[i] != 0x0D { i += 1 }
-        return RESPParser.integer(bytes, start + 1, i)
+        return RESPParser.parseInteger(UnsafeRawBufferPointer(rebasing: bytes[(start + 1)..<i]))
     }
 }

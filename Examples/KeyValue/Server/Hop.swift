@@ -62,11 +62,11 @@ final class Hop {
         request.append(UInt8(truncatingIfNeeded: x >> 24))
     }
 
-    /// Adds a command with the arguments of `args` at `indices`; returns its index in the hop.
-    func add<S: Sequence<Int>>(_ op: Op, _ args: Args, _ indices: S, count argc: Int) -> Int {
+    /// Adds a command with the arguments `args[range]`; returns its index in the hop.
+    func add(_ op: Op, _ args: Args, _ range: Range<Int>) -> Int {
         request.append(op.rawValue)
-        append32(argc)
-        for i in indices {
+        append32(range.count)
+        for i in range {
             let a = args[i]
             append32(a.count)
             request.append(contentsOf: a)
@@ -75,26 +75,40 @@ final class Hop {
         return count - 1
     }
 
-    /// Decodes the commands (on the owner): calls `body` with each command's op and arguments.
-    func forEachCommand(_ scratch: inout [RESPArgument], _ body: (Op, Args) -> Void) {
+    /// Adds a command with the arguments of `args` at `indices` (a split command's part).
+    func add(_ op: Op, _ args: Args, _ indices: [Int]) -> Int {
+        request.append(op.rawValue)
+        append32(indices.count)
+        for k in 0..<indices.count {
+            let a = args[indices[k]]
+            append32(a.count)
+            request.append(contentsOf: a)
+        }
+        count += 1
+        return count - 1
+    }
+
+    /// Runs the commands (on the owner) through `shard`, each reply appended to `reply` and its end
+    /// to `replyEnds`. No closure captures a variable (no box, even unoptimised).
+    func runCommands(on shard: Shard) {
+        reply.removeAll(keepingCapacity: true)
+        replyEnds.removeAll(keepingCapacity: true)
         request.withUnsafeBytes { req in
             var p = 0
-            @inline(__always) func read32() -> Int {
-                let v = Int(req[p]) | Int(req[p + 1]) << 8 | Int(req[p + 2]) << 16 | Int(req[p + 3]) << 24
-                p += 4
-                return v
-            }
             for _ in 0..<count {
                 let op = Op(rawValue: req[p]) ?? .unknown
-                p += 1
-                let argc = read32()
-                scratch.removeAll(keepingCapacity: true)
+                let argc = Int(req[p + 1]) | Int(req[p + 2]) << 8 | Int(req[p + 3]) << 16 | Int(req[p + 4]) << 24
+                p += 5
+                shard.scratch.removeAll(keepingCapacity: true)
                 for _ in 0..<argc {
-                    let n = read32()
-                    scratch.append(RESPArgument(offset: p, count: n))
-                    p += n
+                    let n = Int(req[p]) | Int(req[p + 1]) << 8 | Int(req[p + 2]) << 16 | Int(req[p + 3]) << 24
+                    shard.scratch.append(RESPArgument(offset: p + 4, count: n))
+                    p += 4 + n
                 }
-                scratch.withUnsafeBufferPointer { list in body(op, Args(base: req.baseAddress!, list: list)) }
+                shard.scratch.withUnsafeBufferPointer { list in
+                    shard.run(op, Args(base: req.baseAddress!, list: list), into: &self.reply)
+                }
+                replyEnds.append(reply.count)
             }
         }
     }

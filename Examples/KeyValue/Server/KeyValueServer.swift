@@ -1,3 +1,4 @@
+import Glibc
 import Logging
 import Spindle
 import SpindleRESP
@@ -134,8 +135,8 @@ public final class KeyValueServer: Sendable {
                 if !shard.stalled.isEmpty { shard.retryStalled(ctx) }
             }
         }
-        if let onSignal {
-            try builder.signals([.term, .int], lane: control) { e, _ in if let s = e.signal { onSignal(s) } }
+        if let onSignal, !stopSignals().isEmpty {
+            try builder.signals(stopSignals(), lane: control) { e, _ in if let s = e.signal { onSignal(s) } }
         }
         core.shards = (0..<core.workers).map { Shard(worker: $0, core: core) }
         let engine = try builder.start()
@@ -161,4 +162,17 @@ public final class KeyValueServer: Sendable {
 
     /// The INFO text (also served by the INFO command).
     public func info() -> String { core.info(section: nil) }
+}
+
+/// SIGTERM and SIGINT, less one the process was started with ignored (a shell ignores SIGINT for
+/// a background job, `nohup` SIGHUP): that choice of the parent is kept, not overridden.
+func stopSignals() -> Set<Signal> {
+    var result: Set<Signal> = []
+    for s in [Signal.term, Signal.int] {
+        var old = sigaction()
+        if sigaction(s.rawValue, nil, &old) == 0 && old.__sigaction_handler.sa_handler == nil {  // SIG_DFL
+            result.insert(s)
+        }
+    }
+    return result
 }

@@ -4,15 +4,11 @@ extension Shard {
     /// Runs a checked command on this worker's keys (the owner's side), its reply appended to `r`.
     /// `a` holds the arguments after the command's name.
     func run(_ op: Op, _ a: Args, into r: inout [UInt8]) {
-        var clock: UInt64 = 0
-        let now = { () -> UInt64 in
-            if clock == 0 { clock = monotonicNanoseconds() }
-            return clock
-        }
+        var now = Clock()
         switch op {
         case .get:
             let key = a[0]
-            if let e = store.find(key, hash: Store.hash(key), now: now) {
+            if let e = store.find(key, hash: Store.hash(key), now: &now) {
                 store.withValue(e) { r.appendRESPBulk($0) }
             } else {
                 r.appendRESPNull()
@@ -21,15 +17,15 @@ extension Shard {
             guard case .success(let o) = SetOptions.parse(a) else { return r.appendRESPError("ERR syntax error") }
             let key = a[0], h = Store.hash(key)
             if o.onlyIfMissing || o.onlyIfPresent {
-                let present = store.find(key, hash: h, now: now) != nil
+                let present = store.find(key, hash: h, now: &now) != nil
                 if present == o.onlyIfMissing { return r.appendRESPNull() }
             }
-            store.set(key, hash: h, value: a[1], expiresAt: o.ttlNanoseconds == 0 ? 0 : now() &+ o.ttlNanoseconds, keepTTL: o.keepTTL)
+            store.set(key, hash: h, value: a[1], expiresAt: o.ttlNanoseconds == 0 ? 0 : now.read() &+ o.ttlNanoseconds, keepTTL: o.keepTTL)
             r.appendRESPSimple("OK")
         case .incr:
             let key = a[0], h = Store.hash(key)
             var v = 0
-            let e = store.find(key, hash: h, now: now)
+            let e = store.find(key, hash: h, now: &now)
             if let e {
                 guard let x = store.withValue(e, { RESPParser.parseInteger($0) }) else {
                     return r.appendRESPError("ERR value is not an integer or out of range")
@@ -59,8 +55,8 @@ extension Shard {
             for i in 0..<a.count {
                 let key = a[i], h = Store.hash(key)
                 if op == .del {
-                    if store.delete(key, hash: h, now: now) { n += 1 }
-                } else if store.find(key, hash: h, now: now) != nil {
+                    if store.delete(key, hash: h, now: &now) { n += 1 }
+                } else if store.find(key, hash: h, now: &now) != nil {
                     n += 1
                 }
             }
@@ -69,7 +65,7 @@ extension Shard {
             r.appendRESPArrayHeader(a.count)
             for i in 0..<a.count {
                 let key = a[i]
-                if let e = store.find(key, hash: Store.hash(key), now: now) {
+                if let e = store.find(key, hash: Store.hash(key), now: &now) {
                     store.withValue(e) { r.appendRESPBulk($0) }
                 } else {
                     r.appendRESPNull()
@@ -85,7 +81,7 @@ extension Shard {
             r.appendRESPSimple("OK")
         case .dbsize:
             // Keys whose time ran out but were not looked at yet are not counted.
-            r.appendRESPInteger(store.count - expiredNotSwept(now))
+            r.appendRESPInteger(store.count - expiredNotSwept(&now))
         case .flushall:
             store.removeAll()
             r.appendRESPSimple("OK")
@@ -98,9 +94,9 @@ extension Shard {
     }
 
     /// Expired keys still in the table (0 without expiring keys; else one pass over the table).
-    func expiredNotSwept(_ now: () -> UInt64) -> Int {
+    func expiredNotSwept(_ now: inout Clock) -> Int {
         guard store.volatileCount > 0 else { return 0 }
-        let t = now()
+        let t = now.read()
         return store.entries.reduce(0) { $0 + ($1.expiresAt != 0 && $1.expiresAt <= t ? 1 : 0) }
     }
 

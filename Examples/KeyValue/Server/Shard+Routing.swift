@@ -106,7 +106,7 @@ extension Shard {
             return
         }
         guard let hop = hop(for: s, owner: o, ctx) else { return busy(s) }
-        let i = hop.add(op, a, 0..<a.count, count: a.count)
+        let i = hop.add(op, a, 0..<a.count)
         hop.refs += 1
         s.slots.append(Slot(kind: .remote, op: op, hop: hop, a: i, b: 0))
     }
@@ -133,7 +133,7 @@ extension Shard {
                 return
             }
             guard let hop = hop(for: s, owner: o, ctx) else { return busy(s) }
-            let i = hop.add(op, a, 0..<a.count, count: a.count)
+            let i = hop.add(op, a, 0..<a.count)
             hop.refs += 1
             s.slots.append(Slot(kind: .remote, op: op, hop: hop, a: i, b: 0))
             return
@@ -151,8 +151,10 @@ extension Shard {
         }
         let partsStart = s.parts.count
         for o in ownerOrder {
-            let indices = (0..<n).lazy.filter { self.keyOwner[$0] == o }.flatMap { k in (k * stride)..<(k * stride + stride) }
-            let argc = keyOwner.reduce(0) { $0 + ($1 == o ? stride : 0) }
+            indices.removeAll(keepingCapacity: true)
+            for k in 0..<n where keyOwner[k] == o {
+                for i in (k * stride)..<(k * stride + stride) { indices.append(i) }
+            }
             if o == worker {
                 scratch.removeAll(keepingCapacity: true)
                 for i in indices { scratch.append(a.list[i]) }
@@ -160,7 +162,7 @@ extension Shard {
                 scratch.withUnsafeBufferPointer { run(op, Args(base: a.base, list: $0), into: &s.deferred) }
                 s.parts.append(Part(hop: nil, a: start, b: s.deferred.count))
             } else if let hop = hop(for: s, owner: o, ctx) {
-                let i = hop.add(op, a, indices, count: argc)
+                let i = hop.add(op, a, indices)
                 hop.refs += 1
                 s.parts.append(Part(hop: hop, a: i, b: 0))
             } else {
@@ -185,7 +187,7 @@ extension Shard {
                 run(op, a, into: &s.deferred)
                 s.parts.append(Part(hop: nil, a: start, b: s.deferred.count))
             } else if let hop = hop(for: s, owner: o, ctx) {
-                let i = hop.add(op, a, 0..<a.count, count: a.count)
+                let i = hop.add(op, a, 0..<a.count)
                 hop.refs += 1
                 s.parts.append(Part(hop: hop, a: i, b: 0))
             } else {
@@ -248,18 +250,7 @@ extension Shard {
     func serve(_ m: HopMessage, _ ctx: borrowing WorkerContext) {
         if !stalled.isEmpty { retryStalled(ctx) }
         let h = Unmanaged<Hop>.fromOpaque(UnsafeRawPointer(bitPattern: m.bits)!).takeUnretainedValue()
-        var reply = h.reply
-        h.reply = []
-        reply.removeAll(keepingCapacity: true)
-        h.replyEnds.removeAll(keepingCapacity: true)
-        var ends = h.replyEnds
-        h.replyEnds = []
-        h.forEachCommand(&scratch) { op, args in
-            run(op, args, into: &reply)
-            ends.append(reply.count)
-        }
-        h.reply = reply
-        h.replyEnds = ends
+        h.runCommands(on: self)
         counters.add(counters.hopsServed, 1)
         sendBack(m.bits, to: h.origin, lane: h.lane, ctx)
     }

@@ -21,6 +21,7 @@ final class Shard {
     var stalled: [(bits: UInt, to: Int, lane: Int)] = []
     var scratch: [RESPArgument] = []
     var keyOwner: [Int] = []
+    var indices: [Int] = []
     var partOf: [Int]
     var ownerOrder: [Int] = []
     var assembly: [UInt8] = []
@@ -162,7 +163,11 @@ final class Shard {
         if s.owed >= options.maxPipeline { return true }
         if core.workers == 1 { return false }
         let cap = core.hopCap[s.lane]
-        for n in inflight[s.lane] where n >= cap { return true }
+        var o = 0
+        while o < core.workers {  // an index loop: an array's iterator allocates in a debug build
+            if inflight[s.lane][o] >= cap { return true }
+            o += 1
+        }
         return false
     }
 

@@ -47,10 +47,10 @@ struct Store {
     }
 
     /// The entry index of a live `key` (an expired one is deleted on the way: lazy expiry).
-    mutating func find(_ key: UnsafeRawBufferPointer, hash: UInt64, now: () -> UInt64) -> Int? {
+    mutating func find(_ key: UnsafeRawBufferPointer, hash: UInt64, now: inout Clock) -> Int? {
         let (slot, e) = probe(key, hash)
         guard let e else { return nil }
-        if entries[e].expiresAt != 0 && entries[e].expiresAt <= now() {
+        if entries[e].expiresAt != 0 && entries[e].expiresAt <= now.read() {
             remove(slot: slot)
             expired &+= 1
             return nil
@@ -101,10 +101,10 @@ struct Store {
     }
 
     /// Deletes `key`; false when it was not there (or had expired).
-    mutating func delete(_ key: UnsafeRawBufferPointer, hash: UInt64, now: () -> UInt64) -> Bool {
+    mutating func delete(_ key: UnsafeRawBufferPointer, hash: UInt64, now: inout Clock) -> Bool {
         let (slot, e) = probe(key, hash)
         guard let e else { return false }
-        let wasLive = entries[e].expiresAt == 0 || entries[e].expiresAt > now()
+        let wasLive = entries[e].expiresAt == 0 || entries[e].expiresAt > now.read()
         remove(slot: slot)
         if !wasLive { expired &+= 1 }
         return wasLive
@@ -181,6 +181,16 @@ struct Store {
         }
         expired &+= removed
         return removed
+    }
+}
+
+/// The time of one command, read at most once and only when a key with an expiry is touched.
+struct Clock {
+    var value: UInt64 = 0
+    @inline(__always)
+    mutating func read() -> UInt64 {
+        if value == 0 { value = monotonicNanoseconds() }
+        return value
     }
 }
 
