@@ -45,6 +45,10 @@ class Failure(Exception):
     pass
 
 
+class PingStall(Failure):
+    """ctlping got no reply within its timeout (or the connection failed)."""
+
+
 STARTED = []  # every Popen started here, stopped on exit
 
 
@@ -253,8 +257,12 @@ def run_load(server, load, quick, timeout):
     return parsed
 
 
+PING_TIMEOUT_MS = 2000
+
+
 def run_ctlping(ctlping, port, samples, timeout, raw=None):
-    argv = ["taskset", "-c", CLIENT_CPU, ctlping, "--port", str(port), "--count", str(samples)]
+    argv = ["taskset", "-c", CLIENT_CPU, ctlping, "--port", str(port), "--count", str(samples),
+            "--timeout-ms", str(PING_TIMEOUT_MS)]
     if raw:
         argv += ["--raw", raw]
     try:
@@ -266,8 +274,8 @@ def run_ctlping(ctlping, port, samples, timeout, raw=None):
     except (ValueError, IndexError):
         raise Failure(f"ctlping on port {port}: no result (exit {res.returncode}): {res.stderr.decode()[:300]}")
     if out.get("error") or res.returncode != 0:
-        raise Failure(f"ctlping on port {port}: {out.get('error') or res.stderr.decode()[:300]} "
-                      f"after {out.get('samples')} samples")
+        raise PingStall(f"ctlping on port {port}: {out.get('error') or res.stderr.decode()[:300]} "
+                        f"after {out.get('samples')} samples")
     return out
 
 
@@ -422,10 +430,16 @@ def run_benchmark(args, log_dir):
                         cases.append(("flood, data port", server.data_port, True))
                     for case, port, flooded in cases:
                         progress(f"rep {rep + 1}/{args.reps}: {server.name} PING every 1 ms, {case}")
-                        if flooded:
-                            r = flood_ping(server, args.ctlping, args.ping_samples, port, args.quick, args.run_timeout)
-                        else:
-                            r = run_ctlping(args.ctlping, port, args.ping_samples, args.run_timeout)
+                        # A PING left unanswered for 2 s is a result (a stall), not a broken run:
+                        # recorded in the row, and the run goes on.
+                        try:
+                            if flooded:
+                                r = flood_ping(server, args.ctlping, args.ping_samples, port, args.quick, args.run_timeout)
+                            else:
+                                r = run_ctlping(args.ctlping, port, args.ping_samples, args.run_timeout)
+                        except PingStall as e:
+                            progress(f"{server.name}: {e}")
+                            r = {"error": str(e)}
                         r["port"] = "control" if port == server.control_port else "data"
                         raw[server.name]["ping"].setdefault(case, []).append(r)
                 if rep == 0 and not args.no_syscalls:
@@ -443,10 +457,12 @@ def run_benchmark(args, log_dir):
                 for k in ["rps", "p50_us", "p99_us", "p999_us", "cpu_us_per_req", "wall_s"]
             } | {"runs": runs}
         for case, runs in raw[name]["ping"].items():
+            good = [r for r in runs if not r.get("error")]
             results[name]["ping"][case] = {
-                k: median([r.get(k) for r in runs])
+                k: median([r.get(k) for r in good])
                 for k in ["p50_us", "p99_us", "p999_us", "max_us", "late_sends", "flood_rps", "flood_server_cpu_share"]
-            } | {"port": runs[0]["port"], "samples_per_run": args.ping_samples, "runs": runs}
+            } | {"port": runs[0]["port"], "samples_per_run": args.ping_samples, "runs": runs,
+                 "stalls": [r["error"] for r in runs if r.get("error")]}
     return servers, results
 
 
@@ -502,8 +518,13 @@ def tables(results, markdown):
     head = ["server", "PING on", "unloaded p50", "p99", "under SET flood p50", "p99", "p99.9", "flood p99 × unloaded",
             "flood req/s", "server CPU in flood"]
     rows = []
+    stalls = []
     for name, res in results.items():
         un, fl = res["ping"].get("unloaded"), res["ping"].get("flood")
+        for case, r in res["ping"].items():
+            if r.get("stalls"):
+                stalls.append(f"{name}, PING {case}: {len(r['stalls'])} of {len(r['runs'])} runs stalled "
+                              f"(the medians are over the others): {r['stalls'][0]}")
         if fl:
             rows.append([name, f"{fl['port']} port", fmt_us(un and un["p50_us"]), fmt_us(un and un["p99_us"]),
                          fmt_us(fl["p50_us"]), fmt_us(fl["p99_us"]), fmt_us(fl["p999_us"]),
@@ -516,6 +537,7 @@ def tables(results, markdown):
                          f"{fd['flood_server_cpu_share'] * 100:.0f} %" if fd["flood_server_cpu_share"] is not None else "—"])
     if rows:
         lines += render_table(head, rows, markdown)
+        lines += [("- " if markdown else "  ") + x for x in stalls]
         lines.append("")
     head = ["server", "syscalls/request (GET -c 50 -P 1)", "most frequent (per request)"]
     rows = []
@@ -741,6 +763,7 @@ def main():
     ap.add_argument("--markdown", action="store_true", help="print the report as Markdown (for docs/services.md)")
     ap.add_argument("--from-json", help="print the report of an earlier run's JSON instead of running")
     ap.add_argument("--soak", type=float, help="seconds: the long run instead of the benchmark")
+    ap.add_argument("--ping-timeout-ms", type=int, default=2000, help="a PING unanswered this long is a stall")
     ap.add_argument("--start-timeout", type=float, default=20.0)
     ap.add_argument("--run-timeout", type=float, default=180.0)
     ap.add_argument("--log-dir", default="/tmp/spindle-bench-services")
@@ -752,6 +775,8 @@ def main():
         return 0
     if not args.nio_bin or not args.ctlping:
         ap.error("--nio-bin and --ctlping are required (scripts/bench-services.sh passes them)")
+    global PING_TIMEOUT_MS
+    PING_TIMEOUT_MS = args.ping_timeout_ms
     if args.ping_samples is None:
         args.ping_samples = 2000 if args.quick else 5000
     os.makedirs(args.log_dir, exist_ok=True)
