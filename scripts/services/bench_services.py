@@ -288,11 +288,12 @@ def flood_ping(server, ctlping, samples, ping_port, quick, timeout):
     threading.Thread(target=lambda: chunks.extend(iter(lambda: flood.stdout.read(4096), b"")), daemon=True).start()
     try:
         # The flood is running once redis-benchmark reports a rate above zero.
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while not re.search(rb"rps=[1-9]", b"".join(chunks)):
             if flood.poll() is not None or time.monotonic() > deadline:
-                raise Failure(f"{server.name}: the SET flood did not start within 10 s: "
-                              f"{b''.join(chunks).decode('utf-8', 'replace')[-300:]}")
+                # Recorded in the row (like a PING stall); the run goes on.
+                raise PingStall(f"{server.name}: the SET flood did not start within 30 s (redis-benchmark printed "
+                                f"{b''.join(chunks).decode('utf-8', 'replace')[-200:]!r})")
             time.sleep(0.05)
         t0 = time.monotonic()
         start_cpu = server.cpu_ticks()
