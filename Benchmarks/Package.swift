@@ -3,6 +3,7 @@
 // same process, and package-benchmark suites for the hot paths (0 mallocs per event).
 //
 //   swift run -c release --scratch-path .build-nio spindle-bench-nio [SCENARIO...] [--quick] [--json F] [--plot F.svg]
+//   swift run -c release --scratch-path .build-nio nio-kv --port 6390   # the services benchmark's NIO peer
 //   swift package --scratch-path .build-nio benchmark                       # the hot-path suites
 //   swift package --scratch-path .build-nio benchmark thresholds check      # 0 mallocs per event
 import Foundation
@@ -31,6 +32,16 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Sources/SpindleBenchRunner"
+        ),
+        // The key-value service of spindle-kv as a Swift user would write it on SwiftNIO today (one
+        // event loop, RESP2 via a ByteToMessageDecoder, a Dictionary): scripts/bench-services.sh's peer.
+        .executableTarget(
+            name: "nio-kv",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Sources/NIOKeyValue"
         ),
         // package-benchmark suites: post + dispatch on the hot paths, mallocCountTotal 0 per event.
         .executableTarget(
