@@ -35,7 +35,9 @@ extension Engine {
         let usingDefault: Bool
 
         /// A builder for `configuration`.
-        /// - Parameter logger: where the engine logs its start (see ``Engine/Builder`` on logging);
+        /// - Parameters:
+        ///   - configuration: workers, lanes and their policies (from a profile, or built in code).
+        ///   - logger: where the engine logs its start (see ``Engine/Builder`` on logging);
         ///   by default nothing is logged: a library never sets up logging for its application.
         public init(
             configuration: Configuration,

@@ -1,14 +1,14 @@
 import CSpindle
 
 extension Engine {
-    /// The pauses of ``send(_:as:lane:to:)-(E,_,_,_)`` between two tries on a full lane: from
+    /// The pauses of `send(_:as:lane:to:)` between two tries on a full lane: from
     /// 50 µs, doubling, capped at 1 ms.
     static let sendPauses: (first: Duration, cap: Duration) = (.microseconds(50), .milliseconds(1))
 
     /// Posts an inline event, waiting for room while the lane is full instead of failing: for async
     /// callers that would rather slow down than drop.
     ///
-    /// Each try is a ``post(_:as:lane:to:)-(E,_,_,_)``; on ``PostError/Code/laneFull`` the task
+    /// Each try is a `post(_:as:lane:to:)`; on ``PostError/Code/laneFull`` the task
     /// sleeps (`Task.sleep`, so no thread is held: 50 µs, doubling, capped at 1 ms) and tries again.
     /// The worker's hot path pays nothing for it. Every call ends as exactly one of: enqueued (or
     /// dropped by a `drop` lane, the returned ``PostResult``), or thrown — never half.
@@ -18,8 +18,8 @@ extension Engine {
     /// ```
     /// - Throws: `CancellationError` when the task is cancelled before the event got in;
     ///   ``SpindleError/Code/onWorkerThread`` when a try would run on one of this engine's workers
-    ///   (a worker never waits: post from there with ``WorkerContext/post(_:as:lane:to:)-(E,_,_,_)``
-    ///   or ``post(_:as:lane:to:)-(E,_,_,_)``, which fail fast); ``PostError`` for any other refusal
+    ///   (a worker never waits: post from there with `post(_:as:lane:to:)`
+    ///   or `post(_:as:lane:to:)`, which fail fast); ``PostError`` for any other refusal
     ///   (`stopped`, `noSuchWorker`, `timedOut` on a `block` lane, where the post itself waits).
     @discardableResult
     public func send<E: InlineEvent>(_ event: E, as kind: EventKind<E>, lane: Lane, to destination: Destination)
@@ -38,7 +38,7 @@ extension Engine {
         }
     }
 
-    /// ``send(_:as:lane:to:)-(E,_,_,_)`` for a boxed event (each try allocates its box; a refused
+    /// `send(_:as:lane:to:)` for a boxed event (each try allocates its box; a refused
     /// try releases it).
     @discardableResult
     public func send<E: Event>(_ event: E, as kind: EventKind<E>, lane: Lane, to destination: Destination)

@@ -16,7 +16,7 @@ extension Engine.Builder {
     /// the buffer holds at most `capacity` events; when it is full the newest event is discarded and
     /// counted (``EventStream/dropped``), never silently: the worker does not wait for the consumer.
     /// Order is the lanes' order: per (producer thread, lane, destination worker). One consumer.
-    /// - Throws: ``SpindleError/Code/eventTooLarge`` (as ``register(_:handler:)``), or
+    /// - Throws: ``SpindleError/Code/eventTooLarge`` (as `register(_:handler:)`), or
     ///   ``SpindleError/Code/invalidConfiguration`` for a capacity outside 1...1,048,576.
     public mutating func stream<E: InlineEvent>(_ type: E.Type, capacity: Int)
         throws(SpindleError) -> (kind: EventKind<E>, events: EventStream<E>)
@@ -32,7 +32,7 @@ extension Engine.Builder {
         return (kind, EventStream(buffer: buffer))
     }
 
-    /// ``stream(_:capacity:)-(E.Type,_)`` for a boxed event type.
+    /// `stream(_:capacity:)` for a boxed event type.
     public mutating func stream<E: Event>(_ type: E.Type, capacity: Int)
         throws(SpindleError) -> (kind: EventKind<E>, events: EventStream<E>)
     {
@@ -48,13 +48,15 @@ extension Engine.Builder {
     }
 }
 
-/// The events of one kind, as an `AsyncSequence` (``Engine/Builder/stream(_:capacity:)-(E.Type,_)``).
+/// The events of one kind, as an `AsyncSequence` (`stream(_:capacity:)`).
 ///
 /// Yields each event once, in the lanes' order; finishes (the `for await` loop ends) once the engine
 /// has shut down and the buffer is empty, or when the consuming task is cancelled. One consumer: a
 /// second iterator waiting at the same time is a programming error (trap).
 public struct EventStream<E: Event>: AsyncSequence, Sendable {
+    /// The event type.
     public typealias Element = E
+    /// Never fails: the sequence just ends.
     public typealias Failure = Never
     let buffer: EventBuffer<E>
 
@@ -70,7 +72,9 @@ public struct EventStream<E: Event>: AsyncSequence, Sendable {
 
     /// Waits for the next event.
     public struct Iterator: AsyncIteratorProtocol {
+        /// The event type.
         public typealias Element = E
+        /// Never fails: the sequence just ends.
         public typealias Failure = Never
         let buffer: EventBuffer<E>
         /// The next event, or `nil` once the engine has shut down (and the buffer is empty) or the
