@@ -21,7 +21,9 @@ step() { # $1 = what, rest = command
     echo "$what: failed (output above)" >&2
     exit 1
   fi
-  echo "$what: $(tail -1 "$log")"
+  local last
+  last=$(tail -1 "$log")
+  case "$last" in "$what"*) echo "$last" ;; *) echo "$what: $last" ;; esac
   rm -f "$log"
 }
 if [ "${1:-}" = "--sanitizers" ]; then
