@@ -18,24 +18,14 @@ extension Engine {
     /// ```
     /// - Throws: `CancellationError` when the task is cancelled before the event got in;
     ///   ``SpindleError/Code/onWorkerThread`` when a try would run on one of this engine's workers
-    ///   (a worker never waits: post from there with `post(_:as:lane:to:)`
-    ///   or `post(_:as:lane:to:)`, which fail fast); ``PostError`` for any other refusal
+    ///   (a worker never waits: post from there with `WorkerContext.post(_:as:lane:to:)`
+    ///   or `Engine.post(_:as:lane:to:)`, which fail fast); ``PostError`` for any other refusal
     ///   (`stopped`, `noSuchWorker`, `timedOut` on a `block` lane, where the post itself waits).
     @discardableResult
     public func send<E: InlineEvent>(_ event: E, as kind: EventKind<E>, lane: Lane, to destination: Destination)
         async throws -> PostResult
     {
-        var pause = Self.sendPauses.first
-        while true {
-            try _checkSend()
-            do throws(PostError) {
-                return try post(event, as: kind, lane: lane, to: destination)
-            } catch {
-                if error.code != .laneFull { throw error }
-            }
-            try await Task.sleep(for: pause)
-            pause = min(pause * 2, Self.sendPauses.cap)
-        }
+        try await _retryWhileFull { () throws(PostError) in try post(event, as: kind, lane: lane, to: destination) }
     }
 
     /// `send(_:as:lane:to:)` for a boxed event (each try allocates its box; a refused
@@ -44,11 +34,17 @@ extension Engine {
     public func send<E: Event>(_ event: E, as kind: EventKind<E>, lane: Lane, to destination: Destination)
         async throws -> PostResult
     {
+        try await _retryWhileFull { () throws(PostError) in try post(event, as: kind, lane: lane, to: destination) }
+    }
+
+    /// Tries `attempt` until it is not refused for a full lane, pausing between tries (50 µs,
+    /// doubling to 1 ms); checks cancellation and the thread before each try.
+    func _retryWhileFull(_ attempt: () throws(PostError) -> PostResult) async throws -> PostResult {
         var pause = Self.sendPauses.first
         while true {
             try _checkSend()
             do throws(PostError) {
-                return try post(event, as: kind, lane: lane, to: destination)
+                return try attempt()
             } catch {
                 if error.code != .laneFull { throw error }
             }
