@@ -164,6 +164,6 @@ let package = Package(
                 .product(name: "InMemoryLogging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "ExamplesTests", dependencies: ["SpindleRESP", "SpindleKeyValue", "SpindleEcho", "Spindle", "CMallocCounter"]),
+        .testTarget(name: "ExamplesTests", dependencies: ["SpindleRESP", "SpindleKeyValue", "SpindleEcho", "Spindle", "CMallocCounter", "CTestSupport"]),
     ]
 )

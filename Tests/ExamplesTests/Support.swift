@@ -1,3 +1,4 @@
+import CTestSupport
 import Foundation
 import Spindle
 import SpindleRESP
@@ -9,23 +10,9 @@ final class Client {
     var buffer: [UInt8] = []
 
     init(port: Int, receiveBuffer: Int32? = nil) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        if var rb = receiveBuffer { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rb, socklen_t(MemoryLayout<Int32>.size)) }
-        var tv = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        if rc != 0 {
-            let err = errno
-            close(fd)
-            throw POSIXError(POSIXErrorCode(rawValue: err) ?? .EIO)
-        }
+        let r = cts_connect_loopback(Int32(port), receiveBuffer ?? 0, 10)
+        guard r >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: -r) ?? .EIO) }
+        fd = r
     }
 
     deinit { close(fd) }

@@ -53,4 +53,7 @@ uint64_t cts_signals_delivered(void);
 int cts_signal_thread(int32_t tid, int sig);
 /** The calling thread's kernel id (gettid). */
 int32_t cts_gettid(void);
+/** A blocking TCP connection to 127.0.0.1:`port` with `timeout_s` send and receive timeouts (every
+ *  wait bounded) and, when > 0, that receive buffer. Returns the fd or -errno. */
+int cts_connect_loopback(int port, int receive_buffer, int timeout_s);
 #endif
