@@ -33,6 +33,14 @@ typedef struct sp_uring {
     int multishot_poll; /* IORING_POLL_ADD_MULTI (5.13): else single-shot polls, re-armed per event */
     int multishot_recv; /* IORING_RECV_MULTISHOT (6.0), multishot accept (5.19): else single-shot, re-armed */
     int buf_ring;       /* provided-buffer rings (5.19): else a single-shot recv into a buffer we pick */
+    /* Completions taken off the CQ whose lane was full, oldest first (see sp_uring_reap). Bounded
+     * by the CQ's size; allocated with the ring. */
+    struct sp_cqe_copy {
+        uint64_t tag;
+        int32_t res;
+        uint32_t flags;
+    } *stash;
+    uint32_t stash_len, stash_cap;
 } sp_uring;
 
 static _Atomic uint32_t sp_uring_withheld; /* tests: features to act as if the kernel lacked */
@@ -133,6 +141,14 @@ static int sp_uring_init(sp_worker *w, uint32_t want, uint32_t entries, uint32_t
     if (u->multishot_poll) feats |= SP_FEAT_MULTISHOT_POLL;
     if (u->multishot_recv) feats |= SP_FEAT_MULTISHOT_RECV;
     if (u->buf_ring) feats |= SP_FEAT_BUF_RING;
+    u->stash_cap = u->ring.cq.ring_entries;
+    u->stash = calloc(u->stash_cap, sizeof *u->stash);
+    if (!u->stash) {
+        snprintf(msg, len, "io_uring on worker %u: cannot allocate its completion stash (%u entries)", w->id, u->stash_cap);
+        io_uring_queue_exit(&u->ring);
+        free(u);
+        return SP_ENOMEM;
+    }
     *features = feats;
     w->backend = u;
 
@@ -175,19 +191,56 @@ static void sp_uring_wake_failed(sp_worker *self, uint64_t tag) {
     if (target < e->worker_count) sp_eventfd_wake(e->workers[target]);
 }
 
-/* Consumes the CQEs: I/O sources' completions become events in their lanes (a full lane stops
- * the reap there: the rest stay in the CQ for the next round, nothing is dropped), wake-up
- * doorbells need nothing (the worker re-checks its rings), the eventfd poll's end is noted, and
- * failed MSG_RING sends are answered. Returns the events delivered. */
+/* The lane an I/O completion goes to, or -1 when its source is gone (the completion is then
+ * dropped by sp_uring_io_complete, whatever the lanes hold). */
+static int sp_uring_tag_lane(sp_worker *w, uint64_t tag) {
+    sp_source *s = sp_io_lookup(w, tag & SP_IO_ID_MASK);
+    return s ? (int)s->lane : -1;
+}
+
+/* One I/O completion, unless its lane is blocked in this reap (an earlier one of that lane found
+ * it full): then, or when it finds the lane full itself, it is kept in the stash, its lane marked
+ * blocked. Returns the events delivered, or -1 when it had to be kept and the stash is full. */
+static int sp_uring_take(sp_uring *u, sp_worker *w, uint64_t tag, int32_t res, uint32_t flags, uint32_t *blocked) {
+    int lane = sp_uring_tag_lane(w, tag);
+    int r = lane >= 0 && (*blocked >> lane & 1u) ? -1 : sp_uring_io_complete(w, tag, res, flags);
+    if (r >= 0) return r;
+    if (lane >= 0) *blocked |= 1u << lane;
+    if (u->stash_len == u->stash_cap) return -1;
+    u->stash[u->stash_len++] = (struct sp_cqe_copy){tag, res, flags};
+    return 0;
+}
+
+/* Consumes the CQEs: I/O sources' completions become events in their lanes, wake-up doorbells
+ * need nothing (the worker re-checks its rings), the eventfd poll's end is noted, and failed
+ * MSG_RING sends are answered. Returns the events delivered.
+ *
+ * A full lane holds back only its own completions: they move from the CQ to the stash, in order,
+ * and the CQ is reaped on — a strict lane's completion is never stuck behind a flood on a full
+ * weighted lane (the epoll backend holds sources per source; this is the same rule). Later
+ * completions of a blocked lane are stashed after it (one source's order is kept); the stash is
+ * taken first, oldest first, at the next reap. Nothing is dropped: only when the stash itself is
+ * full (as many entries as the CQ) does the reap stop there and leave the rest in the CQ. */
 static uint32_t sp_uring_reap(sp_uring *u, sp_worker *w) {
     struct io_uring_cqe *cqe;
     unsigned head, n = 0;
-    uint32_t delivered = 0;
+    uint32_t delivered = 0, blocked = 0; /* lanes (bit per lane) found full in this reap */
+    if (u->stash_len) {
+        /* Kept entries are written back from the start, in order: index stash_len <= i, and
+         * entry i is copied before it can be overwritten. */
+        uint32_t len = u->stash_len;
+        u->stash_len = 0;
+        for (uint32_t i = 0; i < len; i++) {
+            struct sp_cqe_copy c = u->stash[i];
+            int r = sp_uring_take(u, w, c.tag, c.res, c.flags, &blocked);
+            if (r > 0) delivered += (uint32_t)r;
+        }
+    }
     io_uring_for_each_cqe(&u->ring, head, cqe) {
         uint64_t tag = io_uring_cqe_get_data64(cqe);
         if (tag & SP_IO_TAG) {
-            int r = sp_uring_io_complete(w, tag, cqe->res, cqe->flags);
-            if (r < 0) break;
+            int r = sp_uring_take(u, w, tag, cqe->res, cqe->flags, &blocked);
+            if (r < 0) break; /* the stash is full: the rest stay in the CQ, nothing is dropped */
             delivered += (uint32_t)r;
         } else if ((tag & 0xff) == SP_URING_PROVIDE_TAG) {
             sp_uring_provide_failed(w, tag, cqe->res);
@@ -219,7 +272,7 @@ static uint32_t sp_uring_io_poll(sp_worker *w) {
         io_uring_submit_and_get_events(&u->ring);
         sp_io_bump(&io->enters, 1);
     }
-    if (io_uring_cq_ready(&u->ring)) n += sp_uring_reap(u, w);
+    if (io_uring_cq_ready(&u->ring) || u->stash_len) n += sp_uring_reap(u, w);
     return n;
 }
 
@@ -276,6 +329,7 @@ static void sp_uring_destroy(sp_worker *w) {
     sp_uring *u = w->backend;
     if (!u) return;
     io_uring_queue_exit(&u->ring);
+    free(u->stash);
     free(u);
     w->backend = NULL;
 }
