@@ -15,6 +15,7 @@ struct BenchCommand: AsyncParsableCommand {
         abstract: "Measure Spindle against its peers (raw C rings, Dispatch, AsyncStream, a mutex queue).",
         discussion: """
             Scenarios: \(Scenario.allCases.map(\.rawValue).joined(separator: ", ")). With none named, all run.
+            `services` (alone) runs scripts/bench-services.sh: spindle-kv, redis-server and a SwiftNIO server under redis-benchmark (docs/services.md).
             `echo` names echo-1 and echo-64; io-priority also runs io-priority-unloaded (its target's baseline).
             Each row: a warm-up round, then --runs rounds; the median is reported with min–max.
             Example: spindle bench cross-core        (Spindle next to a raw C SPSC ring and DispatchQueue)
@@ -117,7 +118,34 @@ struct BenchCommand: AsyncParsableCommand {
         return config
     }
 
+    /// `spindle bench services`: the real-services benchmark (redis-benchmark against spindle-kv,
+    /// redis-server and nio-kv, docs/services.md) is `scripts/bench-services.sh` in this checkout;
+    /// the harness runs it with `--quick` and `--json` passed on, and exits with its status.
+    func runServices() throws {
+        guard scenarios == ["services"] else {
+            throw ValidationError("services runs alone (it drives external servers for ~12 minutes): spindle bench services [--quick] [--json FILE]")
+        }
+        // This file is Sources/spindle/BenchCommand.swift in the checkout the binary was built from.
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let script = root.appendingPathComponent("scripts/bench-services.sh").path
+        guard FileManager.default.isExecutableFile(atPath: script) else {
+            throw ValidationError("services: \(script) not found; run scripts/bench-services.sh from a Spindle checkout")
+        }
+        var arguments = [script]
+        if quick { arguments.append("--quick") }
+        if let json { arguments += ["--json", json] }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = arguments
+        process.currentDirectoryURL = root
+        try process.run()
+        process.waitUntilExit()  // the script bounds every run it starts (its own timeouts)
+        if process.terminationStatus != 0 { throw ExitCode(process.terminationStatus) }
+    }
+
     func run() async throws {
+        if scenarios.contains("services") { return try runServices() }
         let options = BenchOptions(
             scenarios: scenarios, profile: profile, runs: runs, quick: quick, json: json, plot: plot,
             backlog: backlog, work: work, stallTimeout: stallTimeout)

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import re
+import select
 import shlex
 import signal
 import socket
@@ -260,9 +261,9 @@ def run_load(server, load, quick, timeout):
 PING_TIMEOUT_MS = 2000
 
 
-def run_ctlping(ctlping, port, samples, timeout, raw=None):
+def run_ctlping(ctlping, port, samples, timeout, raw=None, extra=()):
     argv = ["taskset", "-c", CLIENT_CPU, ctlping, "--port", str(port), "--count", str(samples),
-            "--timeout-ms", str(PING_TIMEOUT_MS)]
+            "--timeout-ms", str(PING_TIMEOUT_MS)] + list(extra)
     if raw:
         argv += ["--raw", raw]
     try:
@@ -279,7 +280,43 @@ def run_ctlping(ctlping, port, samples, timeout, raw=None):
     return out
 
 
-def flood_ping(server, ctlping, samples, ping_port, quick, timeout):
+RESIDENCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "residence.py")
+
+
+def with_residence(port, fn):
+    """Runs fn(extra ctlping args) while residence.py captures the PING connection's packets (root
+    only: CAP_NET_RAW) and adds the server's residence time (request in → reply out, kernel
+    timestamps) to fn's result. ctlping binds a chosen local port so the capture sees only it."""
+    if os.geteuid() != 0:
+        return fn([])
+    with socket.socket() as probe:  # a free local port for ctlping's end
+        probe.bind(("127.0.0.1", 0))
+        local = probe.getsockname()[1]
+    cap = subprocess.Popen(["taskset", "-c", CLIENT_CPU, sys.executable, RESIDENCE, "--server-port", str(port),
+                            "--client-port", str(local), "--seconds", "900"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        if not select.select([cap.stderr], [], [], 10)[0]:
+            raise Failure(f"residence.py on port {port} did not start within 10 s")
+        cap.stderr.readline()
+        result = fn(["--local-port", str(local)])
+    finally:
+        cap.send_signal(signal.SIGTERM)
+        try:
+            out, err = cap.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            cap.kill()
+            out, err = cap.communicate()
+    try:
+        r = json.loads(out.decode().strip().splitlines()[-1])
+        result["server_p50_us"], result["server_p99_us"] = r.get("p50_us"), r.get("p99_us")
+        result["server_samples"] = r.get("samples")
+    except (ValueError, IndexError):
+        result["server_error"] = (err.decode() or out.decode())[-200:]
+    return result
+
+
+def flood_ping(server, ctlping, samples, ping_port, quick, timeout, extra=()):
     """SET flood (-c 50 -P 16) on the data port; PING every 1 ms on `ping_port` meanwhile."""
     argv = redis_benchmark_argv(server.data_port, "set", 50, 16, 200_000_000)
     flood = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -297,7 +334,7 @@ def flood_ping(server, ctlping, samples, ping_port, quick, timeout):
             time.sleep(0.05)
         t0 = time.monotonic()
         start_cpu = server.cpu_ticks()
-        ping = run_ctlping(ctlping, ping_port, samples, timeout)
+        ping = run_ctlping(ctlping, ping_port, samples, timeout, extra=extra)
         elapsed = time.monotonic() - t0
         cpu = server.cpu_ticks() - start_cpu
         if flood.poll() is not None:
@@ -435,9 +472,11 @@ def run_benchmark(args, log_dir):
                         # recorded in the row, and the run goes on.
                         try:
                             if flooded:
-                                r = flood_ping(server, args.ctlping, args.ping_samples, port, args.quick, args.run_timeout)
+                                r = with_residence(port, lambda x: flood_ping(server, args.ctlping, args.ping_samples, port,
+                                                                              args.quick, args.run_timeout, x))
                             else:
-                                r = run_ctlping(args.ctlping, port, args.ping_samples, args.run_timeout)
+                                r = with_residence(port, lambda x: run_ctlping(args.ctlping, port, args.ping_samples,
+                                                                               args.run_timeout, extra=x))
                         except PingStall as e:
                             progress(f"{server.name}: {e}")
                             r = {"error": str(e)}
@@ -461,7 +500,8 @@ def run_benchmark(args, log_dir):
             good = [r for r in runs if not r.get("error")]
             results[name]["ping"][case] = {
                 k: median([r.get(k) for r in good])
-                for k in ["p50_us", "p99_us", "p999_us", "max_us", "late_sends", "flood_rps", "flood_server_cpu_share"]
+                for k in ["p50_us", "p99_us", "p999_us", "max_us", "late_sends", "flood_rps", "flood_server_cpu_share",
+                          "server_p50_us", "server_p99_us"]
             } | {"port": runs[0]["port"], "samples_per_run": args.ping_samples, "runs": runs,
                  "stalls": [r["error"] for r in runs if r.get("error")]}
     return servers, results
@@ -517,9 +557,15 @@ def tables(results, markdown):
     lines += render_table(head, rows, markdown)
     lines.append("")
     head = ["server", "PING on", "unloaded p50", "p99", "under SET flood p50", "p99", "p99.9", "flood p99 × unloaded",
-            "flood req/s", "server CPU in flood"]
+            "flood req/s", "server CPU in flood", "in the server: unloaded p50/p99", "in flood p50/p99"]
     rows = []
     stalls = []
+
+    def inside(r):
+        """The server's residence time (residence.py: request in, reply out, kernel timestamps)."""
+        if not r or r.get("server_p50_us") is None:
+            return "—"
+        return f"{fmt_us(r['server_p50_us'])} / {fmt_us(r['server_p99_us'])}"
     for name, res in results.items():
         un, fl = res["ping"].get("unloaded"), res["ping"].get("flood")
         for case, r in res["ping"].items():
@@ -530,12 +576,14 @@ def tables(results, markdown):
             rows.append([name, f"{fl['port']} port", fmt_us(un and un["p50_us"]), fmt_us(un and un["p99_us"]),
                          fmt_us(fl["p50_us"]), fmt_us(fl["p99_us"]), fmt_us(fl["p999_us"]),
                          fmt_ratio(ratio(fl["p99_us"], un and un["p99_us"])), fmt_rate(fl["flood_rps"]),
-                         f"{fl['flood_server_cpu_share'] * 100:.0f} %" if fl["flood_server_cpu_share"] is not None else "—"])
+                         f"{fl['flood_server_cpu_share'] * 100:.0f} %" if fl["flood_server_cpu_share"] is not None else "—",
+                         inside(un), inside(fl)])
         fd = res["ping"].get("flood, data port")
         if fd:
             rows.append([name, "data port", "—", "—", fmt_us(fd["p50_us"]), fmt_us(fd["p99_us"]),
                          fmt_us(fd["p999_us"]), "—", fmt_rate(fd["flood_rps"]),
-                         f"{fd['flood_server_cpu_share'] * 100:.0f} %" if fd["flood_server_cpu_share"] is not None else "—"])
+                         f"{fd['flood_server_cpu_share'] * 100:.0f} %" if fd["flood_server_cpu_share"] is not None else "—",
+                         "—", inside(fd)])
     if rows:
         lines += render_table(head, rows, markdown)
         lines += [("- " if markdown else "  ") + x for x in stalls]

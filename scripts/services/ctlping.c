@@ -5,7 +5,10 @@
  * round trip until +PONG arrives. Prints one JSON line with the percentiles.
  *
  *   ctlping --port P [--host 127.0.0.1] [--count N | --duration S] [--interval-us U]
- *           [--timeout-ms T] [--raw FILE]
+ *           [--timeout-ms T] [--raw FILE] [--local-port L]
+ *
+ * --local-port binds the client's end to port L first, so a packet capture can pick this one
+ * connection out of a flood on the same server port (scripts/services/residence.py).
  *
  * Every wait is bounded: connect, each reply (--timeout-ms, default 2000) and the whole run.
  * Exit 0 on success, 1 on a connection error or timeout (the JSON line still says how far it got).
@@ -46,13 +49,13 @@ static double pct_us(const uint64_t *s, size_t n, double q) {
 
 static void usage(void) {
     fprintf(stderr, "usage: ctlping --port P [--host ADDR] [--count N | --duration S] [--interval-us U] "
-                    "[--timeout-ms T] [--raw FILE]\n");
+                    "[--timeout-ms T] [--raw FILE] [--local-port L]\n");
     exit(2);
 }
 
 int main(int argc, char **argv) {
     const char *host = "127.0.0.1", *raw = NULL;
-    int port = 0, timeout_ms = 2000;
+    int port = 0, timeout_ms = 2000, local_port = 0;
     long count = 5000, interval_us = 1000;
     double duration = 0;
     for (int i = 1; i < argc; i++) {
@@ -65,6 +68,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--interval-us")) interval_us = atol(v);
         else if (!strcmp(a, "--timeout-ms")) timeout_ms = atoi(v);
         else if (!strcmp(a, "--raw")) raw = v;
+        else if (!strcmp(a, "--local-port")) local_port = atoi(v);
         else usage();
         i++;
     }
@@ -83,6 +87,14 @@ int main(int argc, char **argv) {
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv); /* bounds connect() too */
+    if (local_port > 0) {
+        struct sockaddr_in la = {.sin_family = AF_INET, .sin_port = htons((uint16_t)local_port), .sin_addr = sa.sin_addr};
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, (struct sockaddr *)&la, sizeof la) != 0) {
+            fprintf(stderr, "ctlping: cannot bind local port %d: %s\n", local_port, strerror(errno));
+            return 1;
+        }
+    }
     if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
         fprintf(stderr, "ctlping: cannot connect to %s:%d: %s\n", host, port, strerror(errno));
         return 1;
