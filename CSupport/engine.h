@@ -56,6 +56,11 @@ struct sp_worker {
     uint32_t spread;  /* round robin for SP_DEST_SPREAD from this worker */
     uint64_t spin_ns, slow_ns; /* live-tunable copies (tune.c) */
     uint64_t tune_seen;        /* engine tune_gen these values come from */
+    /* Sends queued for the kernel (io_uring: an SQE, uring_io.c). A strict lane whose handlers
+     * queued one ends the round early so the round's io_uring_enter submits it before the weighted
+     * lanes run (lanes.c); never two such rounds in a row (cut_last). */
+    uint64_t sends_queued;
+    uint32_t cut_last;
 
     /* Counters read by stats (written only by this worker: relaxed load + store). */
     _Atomic uint64_t rounds, batches, sleeps, wakeups_sent, slow_batches, pairs_created;

@@ -146,7 +146,18 @@ uint32_t sp_sched_round(sp_worker *w) {
     uint32_t total = 0;
     sp_worker_take_tuning(w);
     for (uint32_t l = 0; l < w->strict_count; l++) w->lanes[l].used = 0;
+    uint64_t sends = w->sends_queued;
     total += sp_serve_strict(w);
+    /* A strict lane's handlers queued a send on io_uring (a control reply): the round ends here,
+     * and the worker's next io_uring_enter — this round's one — submits it now rather than after
+     * the weighted lanes' batches (docs/io.md). Never twice in a row: the weighted lanes still run
+     * at least every other round, so a strict lane that always sends cannot starve them. */
+    if (w->sends_queued != sends && !w->cut_last) {
+        w->cut_last = 1;
+        sp_bump(&w->rounds, 1);
+        return total;
+    }
+    w->cut_last = 0;
     for (uint32_t l = w->strict_count; l < w->lane_count; l++) {
         sp_lane_state *ls = &w->lanes[l];
         ls->deficit += ls->quantum;

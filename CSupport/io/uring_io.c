@@ -345,6 +345,7 @@ void sp_uring_conn_send(sp_worker *w, sp_source *s) {
     io_uring_prep_send(sqe, s->fd, c->data + c->off, c->len - c->off, MSG_NOSIGNAL);
     io_uring_sqe_set_data64(sqe, sp_tag(w, s) | SP_IO_SEND_TAG);
     s->sending = 1;
+    w->sends_queued++;
 }
 
 void sp_uring_conn_stop(sp_worker *w, sp_source *s) {

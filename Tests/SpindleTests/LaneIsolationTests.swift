@@ -86,4 +86,40 @@ extension EngineSuites.TCPTests {
         #expect(s.enqueued == s.handled + s.pending, "\(s)")
         _ = engine.stop()
     }
+
+    /// A strict lane's reply goes out before the weighted lanes run: a control handler sends
+    /// `+PONG` and posts one bulk event whose handler then holds the worker. The client must
+    /// read the reply while that bulk handler is still holding — on io_uring the round ends after
+    /// the strict lane's send so the round's one `io_uring_enter` submits it; epoll writes at once.
+    /// (Without the cut the send waited in the SQ behind the bulk batch: the read timed out.)
+    @Test(arguments: backends)
+    func aStrictReplyLeavesBeforeTheWeightedBatch(backend: Engine.Configuration.Backend) throws {
+        var config = testConfig(workers: 1, backend: backend)
+        config.lanes = [
+            .init(name: "control", policy: .strict(budget: 64), capacity: 64),
+            .init(name: "bulk", policy: .weighted(weight: 1), capacity: 64),
+        ]
+        let control = Lane(index: 0), bulk = Lane(index: 1)
+        var builder = Engine.Builder(configuration: config)
+        let gate = WorkerGate()
+        let problems = Recorder<String>()
+        let holdKind = try builder.register(Filler.self) { _, _ in gate.hold() }
+        let listeners = try builder.listen(on: .loopback(port: 0), lane: control) { e, ctx in
+            guard case .data = e.kind else { return }
+            do {
+                _ = try ctx.send(Array("+PONG\r\n".utf8), on: e.connection)
+                try ctx.post(Filler(n: 1), as: holdKind, lane: bulk)
+            } catch { problems.append("\(error)") }
+        }
+        let engine = try builder.start()
+        let client = try TestClient(port: listeners[0].localPort!)
+        #expect(client.write(Array("PING\r\n".utf8)))
+        #expect(gate.waitUntilHeld(), "the bulk handler never ran")
+        // The bulk handler holds the worker now; the reply must already be on its way.
+        let reply = client.read(7)  // bounded by the client's 10 s receive timeout
+        gate.open()
+        #expect(reply == Array("+PONG\r\n".utf8), "read \(reply.count) bytes while the bulk handler held the worker: the strict lane's reply waited behind the weighted batch")
+        #expect(problems.all.isEmpty, "\(problems.all)")
+        _ = engine.stop()
+    }
 }
