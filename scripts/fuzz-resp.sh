@@ -5,6 +5,7 @@
 #   scripts/fuzz-resp.sh                 replay the committed corpus, then a fixed seeded run
 #                                        (-seed=1, at most $SECONDS_BOUND s, default 15; ~30 s with the build)
 #   scripts/fuzz-resp.sh --seconds S     fuzz S seconds on a scratch copy of the corpus (long runs)
+#   scripts/fuzz-resp.sh --runs N        fuzz N executions on a scratch copy of the corpus (the long run)
 #   scripts/fuzz-resp.sh --coverage S    fuzz S seconds with coverage and print the parser's line coverage
 #
 # Exits non-zero on a crash, a sanitizer report or a broken property (see fuzz_resp.swift); the
@@ -33,6 +34,11 @@ case "$mode" in
     build "$out/fuzz_resp" -sanitize=fuzzer,address
     work="$out/resp-corpus-long"; mkdir -p "$work"; cp -n "$here/corpus/"* "$work/" 2>/dev/null || true
     exec "$out/fuzz_resp" -max_total_time="$secs" -max_len=4096 -artifact_prefix="$here/artifacts/" "$work" ;;
+  --runs)
+    runs="${2:?--runs N}"
+    build "$out/fuzz_resp" -sanitize=fuzzer,address
+    work="$out/resp-corpus-long"; mkdir -p "$work"; cp -n "$here/corpus/"* "$work/" 2>/dev/null || true
+    exec "$out/fuzz_resp" -runs="$runs" -max_len=4096 -print_final_stats=1 -artifact_prefix="$here/artifacts/" "$work" ;;
   --coverage)
     secs="${2:?--coverage SECONDS}"
     build "$out/fuzz_resp_cov" -sanitize=fuzzer -profile-generate -profile-coverage-mapping
@@ -48,5 +54,5 @@ case "$mode" in
     work="$out/resp-corpus-replay"; rm -rf "$work"; mkdir -p "$work"; cp "$here/corpus/"* "$work/"
     "$out/fuzz_resp" -seed=1 -runs="${RUNS:-2000000}" -max_total_time="${SECONDS_BOUND:-15}" -max_len=4096 \
       -artifact_prefix="$here/artifacts/" "$work" ;;
-  *) echo "usage: $0 [--seconds S | --coverage S]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--seconds S | --runs N | --coverage S]" >&2; exit 2 ;;
 esac

@@ -4,6 +4,7 @@
 #   CSupport/fuzz/run.sh               replay the committed corpus, then a fixed run
 #                                      (-seed=1 -runs=$RUNS, default 2000000; ~15 s here)
 #   CSupport/fuzz/run.sh --hours H     fuzz for H hours on a scratch copy of the corpus
+#   CSupport/fuzz/run.sh --runs N      fuzz N executions on a scratch copy of the corpus (the long run)
 #   CSupport/fuzz/run.sh --coverage S  fuzz S seconds with coverage instrumentation and print
 #                                      line coverage of the profile loader (llvm-cov)
 #
@@ -14,7 +15,7 @@ src="$here/.."
 out="${SPINDLE_FUZZ_OUT:-$here/../../.build-fuzz}"
 clang="${CLANG:-$(command -v clang || echo /opt/swift/usr/bin/clang)}"
 bindir="$(dirname "$clang")"
-mkdir -p "$out"
+mkdir -p "$out" "$here/artifacts"
 sources=("$src/profile.c" "$src/profile_sections.c" "$src/profile_encode.c" "$src/crc32c.c" "$here/fuzz_profile.c")
 # The engine's own range checks (config.c) join the loader when they build stand-alone.
 extra=()
@@ -33,6 +34,11 @@ case "$mode" in
     build "$out/fuzz_profile" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
     work="$out/corpus-long"; mkdir -p "$work"; cp -n "$here/corpus/"* "$work/" 2>/dev/null || true
     exec "$out/fuzz_profile" -max_total_time=$((hours * 3600)) -max_len=8192 -artifact_prefix="$here/artifacts/" "$work" ;;
+  --runs)
+    runs="${2:?--runs N}"
+    build "$out/fuzz_profile" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+    work="$out/corpus-long"; mkdir -p "$work"; cp -n "$here/corpus/"* "$work/" 2>/dev/null || true
+    exec "$out/fuzz_profile" -runs="$runs" -max_len=8192 -print_final_stats=1 -artifact_prefix="$here/artifacts/" "$work" ;;
   --coverage)
     secs="${2:?--coverage SECONDS}"
     build "$out/fuzz_profile_cov" -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping
@@ -50,5 +56,5 @@ case "$mode" in
     "$out/fuzz_profile" -runs=0 "$here/corpus"
     work="$out/corpus-replay"; rm -rf "$work"; mkdir -p "$work"; cp "$here/corpus/"* "$work/"
     "$out/fuzz_profile" -seed=1 -runs="${RUNS:-2000000}" -max_len=8192 -artifact_prefix="$here/artifacts/" "$work" ;;
-  *) echo "usage: $0 [--hours H | --coverage SECONDS]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--hours H | --runs N | --coverage SECONDS]" >&2; exit 2 ;;
 esac
