@@ -32,6 +32,9 @@ public enum ExecutorHop {
             Contender(system: .spindleActor, scenarios: [.executor]) { _, c in
                 try spindle(c, taskPreference: false)
             },
+            Contender(system: .spindleWorkers, scenarios: [.executor]) { _, c in
+                try spindle(c, taskPreference: true, spread: true)
+            },
             Contender(system: .globalExecutor, scenarios: [.executor]) { _, c in try global(c) },
         ]
     }
@@ -74,6 +77,7 @@ public enum ExecutorHop {
 
     /// What one task of a pair does.
     struct Side: Sendable {
+        var pair: Int
         var passes: Int
         var mine: Mailbox
         var theirs: Mailbox
@@ -98,35 +102,55 @@ public enum ExecutorHop {
     /// Spindle's rows: an engine per round; the pairs on worker 1's (or the only worker's) executor,
     /// lane 0 — as tasks that prefer it (`spindle`), or as actors whose `unownedExecutor` is the
     /// worker's (`spindle-actor`, the same shape as the NIO row).
-    static func spindle(_ c: BenchConfig, taskPreference: Bool) throws -> Trial {
+    ///
+    /// `spread`: the pairs go round-robin over every worker's executor (`spindle-workers`: as many
+    /// CPUs as the global executor uses; each hop still enters one pinned worker's lane).
+    static func spindle(_ c: BenchConfig, taskPreference: Bool, spread: Bool = false) throws -> Trial {
         var logger = Logger(label: "spindle.bench")
         logger.logLevel = .warning  // one engine per round: its start-up lines would drown the table
-        let builder = Engine.Builder(configuration: c.engine, logger: logger)
+        var builder = Engine.Builder(configuration: c.engine, logger: logger)
+        // A batch of these jobs past the slow-batch threshold is this VM descheduling the worker;
+        // logging each report would allocate inside the measured window (mallocs per hop > 0 under
+        // load). Counted here and said once the round is over.
+        let slow = SlowCount()
+        builder.onSlowHandler { _ in slow.n.add(1, ordering: .relaxed) }
         let engine: Engine
         do { engine = try builder.start() } catch { throw BenchError.runFailed("executor: engine start: \(error)") }
         defer { _ = try? engine.shutdownBlocking(deadline: .now + .seconds(10)) }
         let worker = WorkerID(min(1, engine.workerCount - 1))
-        let exec: WorkerExecutor
-        do { exec = try engine.executor(worker: worker, lane: Lane(index: 0)) } catch {
-            throw BenchError.runFailed("executor: \(error)")
-        }
+        let execs: [WorkerExecutor]
+        do {
+            execs = try (spread ? Array(0..<engine.workerCount) : [worker.rawValue]).map {
+                try engine.executor(worker: WorkerID($0), lane: Lane(index: 0))
+            }
+        } catch { throw BenchError.runFailed("executor: \(error)") }
+        let exec = execs[0]
         let trial =
             try taskPreference
             ? measure(c) { side, done in
-                Task(executorPreference: exec) {
+                Task(executorPreference: execs[side.pair % execs.count]) {
                     done(await play(side.passes, mine: side.mine, theirs: side.theirs, first: side.first))
                 }
             }
             : onSerialExecutor(c, exec.asUnownedSerialExecutor())
-        if SpindleRound.diagnostics {  // SPINDLE_BENCH_DIAG=1: jobs per batch, rounds, sleeps
-            let ws = engine.workerStats(worker)
-            let ls = engine.stats(worker: worker, lane: Lane(index: 0))
+        if slow.n.load(ordering: .relaxed) > 0 {
             print(
-                "diag executor: jobs \(ls.handled) for \(trial.events) hops, batches \(ws.batches), rounds \(ws.rounds), sleeps \(ws.sleeps), foreign wake-ups \(ws.foreignWakeups)",
+                "note: executor \(spread ? "spindle-workers" : taskPreference ? "spindle" : "spindle-actor"): \(slow.n.load(ordering: .relaxed)) batch(es) of jobs ran past the slow-batch threshold (the worker was descheduled)",
                 to: &standardError)
+        }
+        if SpindleRound.diagnostics {  // SPINDLE_BENCH_DIAG=1: jobs per batch, rounds, sleeps
+            for e in execs {
+                let ws = engine.workerStats(e.worker)
+                let ls = engine.stats(worker: e.worker, lane: Lane(index: 0))
+                print(
+                    "diag executor: worker \(e.worker.rawValue): jobs \(ls.handled) (\(trial.events) hops in all), batches \(ws.batches), rounds \(ws.rounds), sleeps \(ws.sleeps), foreign wake-ups \(ws.foreignWakeups)",
+                    to: &standardError)
+            }
         }
         return trial
     }
+
+    final class SlowCount: Sendable { let n = Atomic<Int>(0) }
 
     static func global(_ c: BenchConfig) throws -> Trial {
         try measure(c) { side, done in
@@ -195,8 +219,8 @@ public enum ExecutorHop {
                     hops.add(n, ordering: .relaxed)
                     if left.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { done.signal() }
                 }
-                spawn(Side(passes: passes, mine: a, theirs: b, first: true), finish)
-                spawn(Side(passes: passes, mine: b, theirs: a, first: false), finish)
+                spawn(Side(pair: p, passes: passes, mine: a, theirs: b, first: true), finish)
+                spawn(Side(pair: p, passes: passes, mine: b, theirs: a, first: false), finish)
             }
             guard done.wait(seconds: 120) else {
                 throw BenchError.runFailed(
