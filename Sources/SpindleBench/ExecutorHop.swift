@@ -32,111 +32,130 @@ public enum ExecutorHop {
             Contender(system: .spindleActor, scenarios: [.executor]) { _, c in
                 try spindle(c, taskPreference: false)
             },
+            Contender(system: .spindleWorkers, scenarios: [.executor]) { _, c in
+                try spindle(c, taskPreference: true, spread: true)
+            },
             Contender(system: .globalExecutor, scenarios: [.executor]) { _, c in try global(c) },
         ]
     }
 
-    /// Where a task parks until the other one passes the baton. Counts the passes that resumed a
-    /// parked task (each one enqueues that task's job: a hop).
+    /// Where a task parks until the other one passes the baton: one atomic word, `0` (empty), `1`
+    /// (a pass waits) or the parked task's continuation. A pass is one compare-and-swap on the other
+    /// side's word; parking one on its own. (A `Mutex` here, with its lock and unlock per pass, was
+    /// 12 % of the Spindle worker's samples: the harness, not the hop.) The pairs' protocol never
+    /// leaves two passes pending on one mailbox.
     final class Mailbox: Sendable {
-        private let state = Mutex<(waiter: UnsafeContinuation<Void, Never>?, signals: Int)>((nil, 0))
-        let hops = Atomic<Int>(0)
+        private let state = Atomic<UInt>(0)
 
-        func signal() {
-            let w = state.withLock { s -> UnsafeContinuation<Void, Never>? in
-                if let w = s.waiter {
-                    s.waiter = nil
-                    return w
-                }
-                s.signals += 1
-                return nil
+        /// Passes the baton; true when it resumed a parked task (each such pass enqueues that task's
+        /// job: a hop).
+        @inline(__always)
+        func signal() -> Bool {
+            var s = state.load(ordering: .acquiring)
+            while true {
+                precondition(s != 1, "executor bench: two passes pending on one mailbox")
+                let (done, seen) = state.compareExchange(
+                    expected: s, desired: s == 0 ? 1 : 0, ordering: .acquiringAndReleasing)
+                if done { break }
+                s = seen
             }
-            if let w {
-                hops.add(1, ordering: .relaxed)
-                w.resume()
-            }
-        }
-
-        /// Parks the caller until the other side passes.
-        func wait() async {
-            await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in park(c) }
+            guard s != 0 else { return false }
+            unsafeBitCast(s, to: UnsafeContinuation<Void, Never>.self).resume()
+            return true
         }
 
         /// Resumes `c` now if a pass is waiting, else keeps it for the next one.
+        @inline(__always)
         func park(_ c: UnsafeContinuation<Void, Never>) {
-            let now = state.withLock { s -> Bool in
-                if s.signals > 0 {
-                    s.signals -= 1
-                    return true
-                }
-                s.waiter = c
-                return false
-            }
-            if now { c.resume() }
+            let (parked, _) = state.compareExchange(
+                expected: 0, desired: unsafeBitCast(c, to: UInt.self), ordering: .acquiringAndReleasing)
+            if parked { return }
+            state.store(0, ordering: .releasing)  // the pending pass (only the other side adds one)
+            c.resume()
         }
     }
 
     /// What one task of a pair does.
     struct Side: Sendable {
+        var pair: Int
         var passes: Int
         var mine: Mailbox
         var theirs: Mailbox
         var first: Bool
     }
 
-    /// One side of a pair: `first` passes before it waits.
-    static func play(_ passes: Int, mine: Mailbox, theirs: Mailbox, first: Bool) async {
+    /// One side of a pair: `first` passes before it waits. Parks with `withUnsafeContinuation`
+    /// inline (no nested async call, whose return the compiler follows with an executor check: a
+    /// `swift_task_switch` per pass that is the harness's, not the hop's). Returns the hops its
+    /// passes made.
+    static func play(_ passes: Int, mine: Mailbox, theirs: Mailbox, first: Bool) async -> Int {
+        var hops = 0
         for i in 0..<passes {
             if i & 1023 == 0 { cbp_beat(1) }  // progress for the stall watchdog
-            if first {
-                theirs.signal()
-                await mine.wait()
-            } else {
-                await mine.wait()
-                theirs.signal()
-            }
+            if first && theirs.signal() { hops += 1 }
+            await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in mine.park(c) }
+            if !first && theirs.signal() { hops += 1 }
         }
+        return hops
     }
 
     /// Spindle's rows: an engine per round; the pairs on worker 1's (or the only worker's) executor,
     /// lane 0 — as tasks that prefer it (`spindle`), or as actors whose `unownedExecutor` is the
     /// worker's (`spindle-actor`, the same shape as the NIO row).
-    static func spindle(_ c: BenchConfig, taskPreference: Bool) throws -> Trial {
+    ///
+    /// `spread`: the pairs go round-robin over every worker's executor (`spindle-workers`: as many
+    /// CPUs as the global executor uses; each hop still enters one pinned worker's lane).
+    static func spindle(_ c: BenchConfig, taskPreference: Bool, spread: Bool = false) throws -> Trial {
         var logger = Logger(label: "spindle.bench")
         logger.logLevel = .warning  // one engine per round: its start-up lines would drown the table
-        let builder = Engine.Builder(configuration: c.engine, logger: logger)
+        var builder = Engine.Builder(configuration: c.engine, logger: logger)
+        // A batch of these jobs past the slow-batch threshold is this VM descheduling the worker;
+        // logging each report would allocate inside the measured window (mallocs per hop > 0 under
+        // load). Counted here and said once the round is over.
+        let slow = SlowCount()
+        builder.onSlowHandler { _ in slow.n.add(1, ordering: .relaxed) }
         let engine: Engine
         do { engine = try builder.start() } catch { throw BenchError.runFailed("executor: engine start: \(error)") }
         defer { _ = try? engine.shutdownBlocking(deadline: .now + .seconds(10)) }
         let worker = WorkerID(min(1, engine.workerCount - 1))
-        let exec: WorkerExecutor
-        do { exec = try engine.executor(worker: worker, lane: Lane(index: 0)) } catch {
-            throw BenchError.runFailed("executor: \(error)")
-        }
+        let execs: [WorkerExecutor]
+        do {
+            execs = try (spread ? Array(0..<engine.workerCount) : [worker.rawValue]).map {
+                try engine.executor(worker: WorkerID($0), lane: Lane(index: 0))
+            }
+        } catch { throw BenchError.runFailed("executor: \(error)") }
+        let exec = execs[0]
         let trial =
             try taskPreference
             ? measure(c) { side, done in
-                Task(executorPreference: exec) {
-                    await play(side.passes, mine: side.mine, theirs: side.theirs, first: side.first)
-                    done()
+                Task(executorPreference: execs[side.pair % execs.count]) {
+                    done(await play(side.passes, mine: side.mine, theirs: side.theirs, first: side.first))
                 }
             }
             : onSerialExecutor(c, exec.asUnownedSerialExecutor())
-        if SpindleRound.diagnostics {  // SPINDLE_BENCH_DIAG=1: jobs per batch, rounds, sleeps
-            let ws = engine.workerStats(worker)
-            let ls = engine.stats(worker: worker, lane: Lane(index: 0))
+        if slow.n.load(ordering: .relaxed) > 0 {
             print(
-                "diag executor: jobs \(ls.handled) for \(trial.events) hops, batches \(ws.batches), rounds \(ws.rounds), sleeps \(ws.sleeps), foreign wake-ups \(ws.foreignWakeups)",
+                "note: executor \(spread ? "spindle-workers" : taskPreference ? "spindle" : "spindle-actor"): \(slow.n.load(ordering: .relaxed)) batch(es) of jobs ran past the slow-batch threshold (the worker was descheduled)",
                 to: &standardError)
+        }
+        if SpindleRound.diagnostics {  // SPINDLE_BENCH_DIAG=1: jobs per batch, rounds, sleeps
+            for e in execs {
+                let ws = engine.workerStats(e.worker)
+                let ls = engine.stats(worker: e.worker, lane: Lane(index: 0))
+                print(
+                    "diag executor: worker \(e.worker.rawValue): jobs \(ls.handled) (\(trial.events) hops in all), batches \(ws.batches), rounds \(ws.rounds), sleeps \(ws.sleeps), foreign wake-ups \(ws.foreignWakeups)",
+                    to: &standardError)
+            }
         }
         return trial
     }
 
+    final class SlowCount: Sendable { let n = Atomic<Int>(0) }
+
     static func global(_ c: BenchConfig) throws -> Trial {
         try measure(c) { side, done in
             Task.detached {
-                await play(side.passes, mine: side.mine, theirs: side.theirs, first: side.first)
-                done()
+                done(await play(side.passes, mine: side.mine, theirs: side.theirs, first: side.first))
             }
         }
     }
@@ -146,8 +165,7 @@ public enum ExecutorHop {
         try measure(c) { side, done in
             let player = Player(executor)
             Task.detached {
-                await player.play(side)
-                done()
+                done(await player.play(side))
             }
         }
     }
@@ -160,13 +178,15 @@ public enum ExecutorHop {
         nonisolated var unownedExecutor: UnownedSerialExecutor { executor }
         /// The loop inline in the actor, parking with `withUnsafeContinuation` right here, so every
         /// resume comes back to this actor's executor.
-        func play(_ side: Side) async {
+        func play(_ side: Side) async -> Int {
+            var hops = 0
             for i in 0..<side.passes {
                 if i & 1023 == 0 { cbp_beat(1) }  // progress for the stall watchdog
-                if side.first { side.theirs.signal() }
+                if side.first && side.theirs.signal() { hops += 1 }
                 await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in side.mine.park(c) }
-                if !side.first { side.theirs.signal() }
+                if !side.first && side.theirs.signal() { hops += 1 }
             }
+            return hops
         }
     }
 
@@ -182,11 +202,12 @@ public enum ExecutorHop {
     /// Starts `pairs` pairs (2 × `pairs` tasks through `spawn`) for 0 passes, then for `passes(c)`,
     /// and returns the second round with the first one's allocations taken out.
     static func measure(
-        _ c: BenchConfig, spawn: (Side, @escaping @Sendable () -> Void) -> Void
+        _ c: BenchConfig, spawn: (Side, @escaping @Sendable (_ hops: Int) -> Void) -> Void
     ) throws -> Trial {
         func round(_ passes: Int) throws -> (seconds: Double, mallocs: UInt64, hops: Int) {
             let tasks = 2 * pairs
             let left = Atomic<Int>(tasks)
+            let hops = Atomic<Int>(0)
             let done = Completion()
             let boxes = (0..<tasks).map { _ in Mailbox() }
             let before = mallocsSoFar()
@@ -194,25 +215,41 @@ public enum ExecutorHop {
             for p in 0..<pairs {
                 let a = boxes[2 * p]
                 let b = boxes[2 * p + 1]
-                let finish: @Sendable () -> Void = {
+                let finish: @Sendable (Int) -> Void = { n in
+                    hops.add(n, ordering: .relaxed)
                     if left.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { done.signal() }
                 }
-                spawn(Side(passes: passes, mine: a, theirs: b, first: true), finish)
-                spawn(Side(passes: passes, mine: b, theirs: a, first: false), finish)
+                spawn(Side(pair: p, passes: passes, mine: a, theirs: b, first: true), finish)
+                spawn(Side(pair: p, passes: passes, mine: b, theirs: a, first: false), finish)
             }
             guard done.wait(seconds: 120) else {
                 throw BenchError.runFailed(
                     "executor: \(left.load(ordering: .relaxed)) of \(tasks) tasks did not finish in 120 s")
             }
             let seconds = Double(nowNS() &- start) / 1e9
-            return (seconds, mallocsSoFar() - before, boxes.reduce(0) { $0 + $1.hops.load(ordering: .relaxed) })
+            return (seconds, mallocsSoFar() - before, hops.load(ordering: .relaxed))
         }
         let creation = try round(0)
+        let cpuBefore = processCPUNanoseconds()
         let run = try round(passes(c))
+        if SpindleRound.diagnostics {  // CPU per hop: what the machine's load does not change much
+            let cpu = Double(processCPUNanoseconds() &- cpuBefore)
+            print(
+                "diag executor: \(run.hops) hops in \(String(format: "%.3f", run.seconds)) s, process CPU \(String(format: "%.0f", cpu / Double(max(run.hops, 1)))) ns per hop (\(String(format: "%.2f", cpu / 1e9 / run.seconds)) CPUs busy)",
+                to: &standardError)
+        }
         return Trial(
             events: run.hops, seconds: run.seconds,
             mallocs: run.mallocs > creation.mallocs ? run.mallocs - creation.mallocs : 0)
     }
+}
+
+/// User + system CPU time of the whole process so far.
+func processCPUNanoseconds() -> UInt64 {
+    var u = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &u)
+    func ns(_ t: timeval) -> UInt64 { UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_usec) * 1_000 }
+    return ns(u.ru_utime) + ns(u.ru_stime)
 }
 
 extension ExecutorPeer {

@@ -56,7 +56,7 @@ public struct Harness: Sendable {
         let progress = Progress(enabled: showProgress)
         var rows: [Row] = []
         for (si, scenario) in scenarios.enumerated() {
-            let systems = contenders.filter { $0.scenarios.contains(scenario) }
+            let systems = contenders.filter { $0.scenarios.contains(scenario) && Self.selected($0.system) }
             var trials = [[Trial]](repeating: [], count: systems.count)
             var failed = [Bool](repeating: false, count: systems.count)
             for round in 0..<(config.warmups + config.runs) {
@@ -85,6 +85,16 @@ public struct Harness: Sendable {
         progress.finish()
         return Report(machine: Machine.describe(), config: config.json, rows: rows)
     }
+}
+
+extension Harness {
+    /// `SPINDLE_BENCH_SYSTEMS=spindle,global-executor`: only these rows run (for profiling one row
+    /// with `perf record`; the table then has no baseline for the others' ratios).
+    static let onlySystems: Set<String>? = ProcessInfo.processInfo.environment["SPINDLE_BENCH_SYSTEMS"].map {
+        Set($0.split(separator: ",").map { String($0) })
+    }
+
+    static func selected(_ system: System) -> Bool { onlySystems?.contains(system.rawValue) ?? true }
 }
 
 /// Allocations made in the whole process so far (the interposer's counter; 0 when it is absent).

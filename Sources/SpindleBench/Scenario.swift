@@ -134,6 +134,9 @@ public struct System: RawRepresentable, Hashable, Sendable, Codable, CustomStrin
     public static let mutexQueue = System(rawValue: "mutex-queue")
     /// Spindle's worker executor as the serial executor of actors (`unownedExecutor`).
     public static let spindleActor = System(rawValue: "spindle-actor")
+    /// The `executor` scenario's pairs spread over every worker's executor (as many CPUs as the
+    /// global executor).
+    public static let spindleWorkers = System(rawValue: "spindle-workers")
     /// Swift's global concurrent executor (tasks with no executor preference).
     public static let globalExecutor = System(rawValue: "global-executor")
     /// SwiftNIO `EventLoop.execute` (added by the Benchmarks package's runner).
@@ -148,7 +151,7 @@ public struct System: RawRepresentable, Hashable, Sendable, Codable, CustomStrin
     public static let rawEpoll = System(rawValue: "raw-epoll")
 
     /// Whether this is a Spindle row (mallocs per event always measured, never null).
-    public var isSpindle: Bool { self == .spindle || self == .spindleBatch }
+    public var isSpindle: Bool { self == .spindle || self == .spindleBatch || self == .spindleWorkers }
 
     /// The JSON name.
     public var description: String { rawValue }
