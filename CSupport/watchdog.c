@@ -46,11 +46,14 @@ static int sp_watchdog_all_asleep(sp_engine *e) {
 static void sp_watchdog_park_if_idle(sp_engine *e) {
     /* A first look without the barrier: a busy engine's watchdog costs its workers no membarrier. */
     if (!sp_watchdog_all_asleep(e)) return;
+    /* The word before `parked`: a worker whose kick clears this `parked` bumps it after our read,
+     * so our wait returns at once even if that worker is asleep again when we look at the flags
+     * (read after the store, a kick could be consumed unseen: CSupport/model watchdog.pml). */
+    uint32_t seq = atomic_load_explicit(&e->watchdog_seq, memory_order_acquire);
     atomic_store_explicit(&e->watchdog_parked, 1, memory_order_seq_cst);
     /* The sleeper's side of the pair (barrier.h): our `parked` store before we read their flags;
      * a worker clears its flag, then reads `parked` (sp_watchdog_worker_awake). */
     sp_heavy_barrier();
-    uint32_t seq = atomic_load_explicit(&e->watchdog_seq, memory_order_acquire);
     if (sp_watchdog_all_asleep(e)) {
         while (!sp_watchdog_stopping(e) && atomic_load_explicit(&e->watchdog_seq, memory_order_acquire) == seq)
             sp_watchdog_wait(e, seq, 0);

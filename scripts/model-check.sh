@@ -59,6 +59,10 @@ checks=(
   "quiesce-tso|quiesce.pml|-DFIX|safety|ok|engine.c: a seq_cst fence at the top of sp_engine_quiescent"
   "barrier-membarrier-fails-d1bcfc4|barrier.pml|-DMEMBARRIER_FAILS|safety|assertion violated|barrier.c as of d1bcfc4: membarrier fails (ENOMEM) and the sleeper's own fence does not pair with a compiler barrier"
   "barrier|barrier.pml||safety|ok|barrier.h: membarrier (retried until it succeeds) + compiler barrier under store buffers (what wake.pml assumes)"
+  "watchdog|watchdog.pml|-DNW=3 -DROUNDS=3|safety|ok|watchdog.c: the watchdog parks only when every worker sleeps; a worker coming out of a sleep kicks it: no stalled batch goes unwatched"
+  "watchdog-seq-after-park|watchdog.pml|-DSEQ_AFTER_PARK|safety|assertion violated|watchdog.c, first version: the futex word read after parked; a consumed kick leaves the watchdog parked under a stall"
+  "watchdog-no-kick|watchdog.pml|-DNO_KICK|safety|assertion violated|without the worker's kick the watchdog sleeps through a stall"
+  "watchdog-kick-first|watchdog.pml|-DKICK_FIRST|safety|assertion violated|the worker reads parked before clearing its flag: the watchdog parks under a stall"
   # Witnesses: the verified models do reach these scenarios (an assertion placed there fails).
   "reach-foreign-wake|wake.pml|-DCOVER=1 -DNF=2 -DEVW=1|safety|reached|io_uring: a sleeping worker woken by a foreign eventfd write, its event pending"
   "reach-msgring-wake|wake.pml|-DCOVER=2 -DNF=2 -DEVW=1|safety|reached|io_uring: a sleeping worker woken by MSG_RING"
@@ -69,6 +73,7 @@ checks=(
   "reach-epoll-wake|wake.pml|-DCOVER=7 -DEPOLL -DNF=2 -DEVW=1|safety|reached|epoll: a sleeping worker woken by a write, its event pending"
   "reach-drained-wake|wake.pml|-DCOVER=8 -DSHUTDOWN -DNF=0 -DEVW=1|safety|reached|shutdown: a sleeping worker woken while the state is DRAINED"
   "reach-close-refused|wake.pml|-DCOVER=9 -DSHUTDOWN -DNF=1 -DEVW=1|safety|reached|shutdown: a foreign post that read RUNNING refused by the closed ring"
+  "reach-watchdog-kick|watchdog.pml|-DCOVER|safety|reached|a worker waking from a sleep kicks a parked watchdog"
   "reach-close-drained|wake.pml|-DCOVER=10 -DSHUTDOWN -DEPOLL -DNF=2 -DEVW=1|safety|reached|shutdown: a foreign post claimed before the close, published after STOPPING (the drain waits for it)"
 )
 
