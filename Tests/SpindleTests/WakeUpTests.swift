@@ -284,7 +284,10 @@ func awaitProgress(
         } else if now - lastChange > limit {
             let waiting = workersWithPendingEvents(engine)
             let runnable = waiting.filter { workerThreadState(engine, $0) == "R" }
-            if !waiting.isEmpty && runnable.count == waiting.count && now - lastChange <= hardLimit {
+            if waiting.isEmpty && now - lastChange <= hardLimit {
+                // Handled between our two reads (the handler's tally moves before the engine's
+                // pending count drops): the next look sees the progress.
+            } else if !waiting.isEmpty && runnable.count == waiting.count && now - lastChange <= hardLimit {
                 if !noted {
                     noted = true
                     print("note: \(what): no event handled for \(stall) s, but every worker with events pending is runnable (woken, waiting for a CPU: the machine is loaded), not asleep; waiting up to \(starvedLimit) s\n\(workerThreads(engine))")
