@@ -262,8 +262,6 @@ void sp_engine_free(sp_engine *e) {
     sp_watchdog_stop(e);
     pthread_mutex_destroy(&e->lock);
     pthread_cond_destroy(&e->cond);
-    pthread_mutex_destroy(&e->watchdog_lock);
-    pthread_cond_destroy(&e->watchdog_cond);
     free(e);
 }
 
@@ -302,8 +300,6 @@ sp_engine *sp_engine_alloc(const sp_config *cfg, const sp_callbacks *cb, int *er
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&e->cond, &ca);
-    pthread_mutex_init(&e->watchdog_lock, NULL);
-    pthread_cond_init(&e->watchdog_cond, &ca);
     pthread_condattr_destroy(&ca);
     e->workers = calloc(e->worker_count, sizeof *e->workers);
     if (!e->workers) {

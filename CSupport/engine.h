@@ -139,14 +139,29 @@ struct sp_engine {
     _Atomic uint64_t manual_now;
     /* The slow-handler watchdog (watchdog.c): a thread that reads each worker's batch_started. */
     pthread_t watchdog;
-    int watchdog_running, watchdog_stop;
-    pthread_mutex_t watchdog_lock;
-    pthread_cond_t watchdog_cond;
+    int watchdog_running;
+    _Atomic int32_t watchdog_tid;
+    /* Its own line: read by a worker each time it wakes, written when the watchdog parks. */
+    _Alignas(SP_CACHELINE) _Atomic uint32_t watchdog_parked; /* 1: waiting for a worker to wake */
+    _Atomic uint32_t watchdog_seq;  /* futex word: bumped to wake it (a worker waking, retune, stop) */
+    _Atomic uint32_t watchdog_stop;
 };
 
 /* watchdog.c */
 void sp_watchdog_start(sp_engine *e);
 void sp_watchdog_stop(sp_engine *e);
+void sp_watchdog_kick(sp_engine *e); /* wakes the watchdog (cold: a worker woke while it was parked) */
+void sp_watchdog_retuned(sp_engine *e); /* the threshold may have changed: reread it now */
+
+/* A worker that had published `sleeping = 1` is awake again (its flag is 0): the watchdog may have
+ * parked on seeing every worker asleep, and a batch is about to run. Pairs with the heavy barrier
+ * in the watchdog's park (the same pair as the sleep handshake: either the watchdog sees our flag
+ * 0 and does not park, or we see it parked and kick it). Only on the sleep → awake transition,
+ * which already cost a syscall; a compiler barrier and one load when the watchdog is not parked. */
+static inline void sp_watchdog_worker_awake(sp_engine *e) {
+    sp_light_barrier();
+    if (__builtin_expect(atomic_load_explicit(&e->watchdog_parked, memory_order_relaxed) != 0, 0)) sp_watchdog_kick(e);
+}
 
 /* engine.c */
 sp_engine *sp_engine_alloc(const sp_config *cfg, const sp_callbacks *cb, int *err, char *msg, size_t len);

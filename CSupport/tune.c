@@ -62,6 +62,7 @@ int sp_engine_retune(sp_engine *e, const sp_config *cfg, char *msg, size_t len) 
     /* release: pairs with the acquire in sp_worker_take_tuning — values before the generation. */
     atomic_fetch_add_explicit(&e->tune_gen, 1, memory_order_release);
     pthread_mutex_unlock(&e->lock);
+    sp_watchdog_retuned(e); /* a threshold turned on (or changed) is read now, not at the next wake */
     return SP_OK;
 }
 

@@ -136,6 +136,7 @@ void *sp_worker_main(void *arg) {
         if (sp_worker_has_work(w) || atomic_load_explicit(&io->ctl_pending, memory_order_relaxed) ||
             atomic_load_explicit(&e->state, memory_order_acquire) != st) {
             atomic_store_explicit(&w->sleeping, 0, memory_order_relaxed);
+            sp_watchdog_worker_awake(e); /* the watchdog may have seen our flag and parked */
             continue;
         }
         uint64_t sleep_no = atomic_load_explicit(&w->sleeps, memory_order_relaxed);
@@ -146,6 +147,7 @@ void *sp_worker_main(void *arg) {
          * one sent before it got here (docs/reliability.md, "The sleep/wake handshake"). */
         e->backend->wait(w);
         atomic_store_explicit(&w->sleeping, 0, memory_order_relaxed);
+        sp_watchdog_worker_awake(e); /* a parked watchdog watches again (cold: after a wait) */
         idle_since = 0;
     }
     sp_io_worker_exit(w); /* signals back to their default disposition; peers see their sockets end */

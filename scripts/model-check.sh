@@ -43,9 +43,13 @@ checks=(
   "wake-uring-live|wake.pml|-DLIVENESS -DNF=1 -DEVW=1|ltl|ok|io_uring (9e7f13d): every event is eventually handled (weak fairness)"
   "wake-epoll-live|wake.pml|-DLIVENESS -DEPOLL -DNF=1 -DEVW=1|ltl|ok|epoll: every event is eventually handled (weak fairness)"
   "shutdown-uring-7dcdfce|wake.pml|-DSHUTDOWN -DDRAIN_ON_ARM -DNF=0 -DEVW=1|safety|assertion violated|shutdown, io_uring as of 7dcdfce: a worker misses sp_wake_all and never exits"
-  "shutdown-uring|wake.pml|-DSHUTDOWN -DNF=0 -DEVW=1|safety|ok|shutdown, io_uring (9e7f13d): STOPPING, quiescence, DRAINED + sp_wake_all; every worker exits"
+  "shutdown-uring|wake.pml|-DSHUTDOWN -DNF=1 -DEVW=1|safety|ok|shutdown, io_uring (34f879f): close the rings, STOPPING, quiescence, DRAINED + sp_wake_all; a foreign post racing it is handled or refused, every worker exits"
   "shutdown-uring-deadline|wake.pml|-DSHUTDOWN -DDEADLINE -DNF=0 -DEVW=1|safety|ok|shutdown with a deadline (ABORT + sp_wake_all), io_uring"
-  "shutdown-epoll|wake.pml|-DSHUTDOWN -DEPOLL -DNF=1 -DEVW=1|safety|ok|shutdown, epoll, with a foreign post racing it (left pending only if it lands after the drain)"
+  "shutdown-epoll|wake.pml|-DSHUTDOWN -DEPOLL -DNF=2 -DEVW=1|safety|ok|shutdown, epoll (34f879f), 2 foreign posts racing it: each handled or refused"
+  "shutdown-uring-7dacd46|wake.pml|-DSHUTDOWN -DNO_CLOSE -DNF=1 -DEVW=0|safety|assertion violated (npub==nhandled)|shutdown, io_uring as of 7dacd46 (no close): a foreign post that read RUNNING claims after the drain and is lost"
+  "shutdown-epoll-7dacd46|wake.pml|-DSHUTDOWN -DEPOLL -DNO_CLOSE -DNF=1 -DEVW=0|safety|assertion violated (npub==nhandled)|shutdown, epoll as of 7dacd46 (no close): the same loss"
+  "shutdown-uring-close-late|wake.pml|-DSHUTDOWN -DCLOSE_LATE -DNF=1 -DEVW=0|safety|assertion violated (npub==nhandled)|shutdown, io_uring, the close moved after STOPPING: the drain can finish before it and a post is lost"
+  "shutdown-epoll-close-late|wake.pml|-DSHUTDOWN -DEPOLL -DCLOSE_LATE -DNF=1 -DEVW=0|safety|assertion violated (npub==nhandled)|shutdown, epoll, the close moved after STOPPING: the same loss"
   "block-7dcdfce|block.pml|-DSTATE_FIRST|safety|invalid end state|block lane as of 7dcdfce: state checked before wait_seq is loaded; a producer sleeps forever"
   "block|block.pml||safety|ok|block lane (9e7f13d): wait_seq loaded first; consumer wake-ups and shutdown"
   "block-abort|block.pml|-DABORT_STOPS|safety|ok|block lane (9e7f13d): shutdown, then the deadline, workers stop freeing slots"
@@ -55,6 +59,10 @@ checks=(
   "quiesce-tso|quiesce.pml|-DFIX|safety|ok|engine.c: a seq_cst fence at the top of sp_engine_quiescent"
   "barrier-membarrier-fails-d1bcfc4|barrier.pml|-DMEMBARRIER_FAILS|safety|assertion violated|barrier.c as of d1bcfc4: membarrier fails (ENOMEM) and the sleeper's own fence does not pair with a compiler barrier"
   "barrier|barrier.pml||safety|ok|barrier.h: membarrier (retried until it succeeds) + compiler barrier under store buffers (what wake.pml assumes)"
+  "watchdog|watchdog.pml|-DNW=3 -DROUNDS=3|safety|ok|watchdog.c: the watchdog parks only when every worker sleeps; a worker coming out of a sleep kicks it: no stalled batch goes unwatched"
+  "watchdog-seq-after-park|watchdog.pml|-DSEQ_AFTER_PARK|safety|assertion violated|watchdog.c, first version: the futex word read after parked; a consumed kick leaves the watchdog parked under a stall"
+  "watchdog-no-kick|watchdog.pml|-DNO_KICK|safety|assertion violated|without the worker's kick the watchdog sleeps through a stall"
+  "watchdog-kick-first|watchdog.pml|-DKICK_FIRST|safety|assertion violated|the worker reads parked before clearing its flag: the watchdog parks under a stall"
   # Witnesses: the verified models do reach these scenarios (an assertion placed there fails).
   "reach-foreign-wake|wake.pml|-DCOVER=1 -DNF=2 -DEVW=1|safety|reached|io_uring: a sleeping worker woken by a foreign eventfd write, its event pending"
   "reach-msgring-wake|wake.pml|-DCOVER=2 -DNF=2 -DEVW=1|safety|reached|io_uring: a sleeping worker woken by MSG_RING"
@@ -64,6 +72,9 @@ checks=(
   "reach-deferred-run|wake.pml|-DCOVER=6 -DNF=1 -DEVW=2|safety|reached|a deferred run of 2 events towards a sleeping worker"
   "reach-epoll-wake|wake.pml|-DCOVER=7 -DEPOLL -DNF=2 -DEVW=1|safety|reached|epoll: a sleeping worker woken by a write, its event pending"
   "reach-drained-wake|wake.pml|-DCOVER=8 -DSHUTDOWN -DNF=0 -DEVW=1|safety|reached|shutdown: a sleeping worker woken while the state is DRAINED"
+  "reach-close-refused|wake.pml|-DCOVER=9 -DSHUTDOWN -DNF=1 -DEVW=1|safety|reached|shutdown: a foreign post that read RUNNING refused by the closed ring"
+  "reach-watchdog-kick|watchdog.pml|-DCOVER|safety|reached|a worker waking from a sleep kicks a parked watchdog"
+  "reach-close-drained|wake.pml|-DCOVER=10 -DSHUTDOWN -DEPOLL -DNF=2 -DEVW=1|safety|reached|shutdown: a foreign post claimed before the close, published after STOPPING (the drain waits for it)"
 )
 
 trail=0

@@ -50,7 +50,7 @@ if [ $# -eq 0 ]; then
   step "fuzz-resp" scripts/fuzz-resp.sh
   # The TOML profile compiler's libFuzzer target (Fuzz/): corpus replay and 20,000 seeded runs.
   step "fuzz-toml" Fuzz/run-toml.sh
-  # The sleep/wake handshake, model-checked with spin (CSupport/model): ~10 s.
+  # The sleep/wake handshake, model-checked with spin (CSupport/model): ~25 s of CPU, two checks at a time.
   step "model-check" scripts/model-check.sh
   # A throwaway service package that adds Spindle by version (`from: "0.1.0"`) builds and runs an
   # engine: SwiftPM refuses unsafe flags in such a dependency (~1 min).

@@ -460,6 +460,10 @@ int32_t sp_current_cpu(void);
 /** Thread id (gettid) of worker `worker`, for /proc accounting in tests and tools. */
 int32_t sp_engine_worker_tid(const sp_engine *e, uint32_t worker);
 
+/** Thread id (gettid) of the engine's slow-handler watchdog (`spindle-stall`), for /proc
+ *  accounting in tests; -1 when it does not run (no stall callback), 0 until it has started. */
+int32_t sp_engine_watchdog_tid(const sp_engine *e);
+
 #ifdef __cplusplus
 }
 #endif

@@ -15,7 +15,8 @@
  *   Kernel      delivers MSG_RING CQEs and MSG_RING error CQEs asynchronously (with a
  *               DEFER_TASKRUN target, MSG_RING runs as task work on the target: 6.3+).
  *               A poll CQE is posted in the same step as the eventfd write that causes it.
- *   Shutdown    (-DSHUTDOWN) sp_engine_shutdown; (-DDEADLINE) it may also time out → ABORT.
+ *   Shutdown    (-DSHUTDOWN) sp_engine_shutdown: close W0's MPSC ring (bit 63 of its tail, 34f879f),
+ *               then STOPPING, sp_wake_all, wait; (-DDEADLINE) it may also time out → ABORT.
  *   Monitor     when nothing can move any more, checks that no published event is left behind.
  *
  * Memory model: sequentially consistent (the sleeper's membarrier + the producer's compiler
@@ -31,13 +32,17 @@
  *   MAXTERMS=n     the kernel may end the multishot poll n times (CQE without F_MORE); default 1
  *   NF, EVF, EVW   foreign threads, events per foreign thread, events W1 posts (defaults 2, 1, 2)
  *   SHUTDOWN       a shutdown thread (sp_engine_shutdown without a deadline); DEADLINE: with one
+ *   NO_CLOSE       as of 7dacd46 (before 34f879f): shutdown does not close the MPSC rings; a
+ *                  foreign post is refused only by its state check
+ *   CLOSE_LATE     the close moved after the store of STOPPING (a broken reordering of 34f879f)
  *   LIVENESS       check the ltl formula at the end instead (cc without -DSAFETY; ./pan -a -f)
  *   COVER=n        make witness n fail (see WITNESS below)
  *
  * The check (Monitor): when no process can move, every event is handled (SHUTDOWN: every worker
- * exited, shutdown returned, and what is left pending was posted by a foreign thread racing
- * with it). Workers asleep in wait() are at end states, so a lost wake-up shows up as the
- * assertion, not as a deadlock.
+ * exited, shutdown returned, every foreign attempt ended enqueued or refused, and every enqueued
+ * event was handled — nothing lost to the shutdown; with DEADLINE, ABORT may leave events pending:
+ * they are released and reported, not lost). Workers asleep in wait() are at end states, so a lost
+ * wake-up shows up as the assertion, not as a deadlock.
  */
 
 #ifndef NF
@@ -96,7 +101,8 @@ byte msgfails = 0;
 byte armfails = 0;
 
 /* W0's MPSC ring (foreign threads): Vyukov, a slot is claimed (tail) then published (seq) */
-byte mtail = 0;
+byte mtail = 0;            /* claimed positions (the tail without its close bit: sp_mpsc_tail) */
+bit mclosed = 0;          /* bit 63 of the tail: sp_mpsc_close */
 byte mhead = 0;
 bit mpub[MCAP + 1];
 /* W0's SPSC ring from W1 */
@@ -112,7 +118,8 @@ byte handled[NW];         /* lanes[].handled, summed */
 /* ghosts (never read by the processes above) */
 byte nhandled = 0;        /* events handled */
 byte npub = 1;            /* events enqueued (W1's first event included) */
-byte nraced = 0;          /* foreign events published after the state left RUNNING */
+byte nfenq = 0;           /* foreign attempts that claimed a slot (enqueued) */
+byte nrefused = 0;        /* foreign attempts refused as stopped (state check or closed ring) */
 
 /* ---- kernel objects ---------------------------------------------------------------------- */
 
@@ -378,16 +385,22 @@ proctype Foreign(byte f) {
     do
     :: k < EVF ->
        if
-       :: state != RUNNING -> goto next   /* SP_ESTOPPED, counted rejected */
+       :: state != RUNNING -> nrefused++; goto next   /* SP_ESTOPPED, counted rejected */
        :: else -> skip
        fi;
-       atomic { pos = mtail; mtail++ };   /* sp_mpsc_claim (the ring never fills here) */
-       atomic {                           /* sp_mpsc_publish (+ ghost counts) */
-           mpub[pos] = 1; npub++; pos = 0;
+       /* sp_mpsc_claim (the ring never fills here): the close bit and the claim share the tail
+        * word, so "closed?" and the CAS that claims are one atomic step */
+       atomic {
            if
-           :: state != RUNNING -> nraced++
-           :: else -> skip
+           :: mclosed -> nrefused++;                    /* SP_MPSC_REFUSED → SP_ESTOPPED */
+              WITNESS(9, true);                         /* read RUNNING, then refused by the close */
+              goto next
+           :: else -> pos = mtail; mtail++; nfenq++
            fi
+       };
+       atomic {                           /* sp_mpsc_publish (+ ghost count) */
+           WITNESS(10, state != RUNNING);                /* claimed before the close, published after STOPPING */
+           mpub[pos] = 1; npub++; pos = 0
        };
        /* sp_wake_if_sleeping(NULL, W0) → sp_wake_slow → sp_eventfd_wake */
        flip_flag(W0);
@@ -416,13 +429,32 @@ end_k:
 /* ---- shutdown ---------------------------------------------------------------------------- */
 
 #ifdef SHUTDOWN
+inline close_rings() {
+    /* if still RUNNING, sp_mpsc_close every worker's every lane (only W0's ring has producers
+     * here; each ring's close orders only that ring's claims, so one step per ring is exact) */
+    atomic {
+        if
+        :: state == RUNNING -> mclosed = 1
+        :: else -> skip
+        fi
+    }
+}
+
 proctype Shutdown() {
-    atomic {                              /* CAS RUNNING → STOPPING (under e->lock) */
+    /* engine.c sp_engine_shutdown, under e->lock: close the foreign rings, then CAS RUNNING →
+     * STOPPING (the workers' drain starts when they read STOPPING) */
+#if !defined(NO_CLOSE) && !defined(CLOSE_LATE)
+    close_rings();
+#endif
+    atomic {
         if
         :: state == RUNNING -> state = STOPPING
         :: else -> skip
         fi
     };
+#ifdef CLOSE_LATE
+    mclosed = 1;
+#endif
     eventfd_write(W0); eventfd_write(W1); /* sp_wake_all */
 #ifdef DEADLINE
     if
@@ -447,9 +479,11 @@ active proctype Monitor() {
     timeout ->
 #ifdef SHUTDOWN
     assert(exited == NW && shutdown_done);
+    /* every foreign attempt ended enqueued or refused as stopped */
+    assert(nfenq + nrefused == NF * EVF);
 #ifndef DEADLINE
-    /* what is left pending was posted by a foreign thread racing with the shutdown (reliability.md) */
-    assert(npub <= nhandled + nraced)
+    /* nothing lost: every enqueued event was handled before the workers exited */
+    assert(npub == nhandled)
 #endif
 #else
     /* a published event left with its worker asleep and nobody left to wake it = a lost wake-up */

@@ -35,8 +35,9 @@ extension Engine.Builder {
     /// Called by the engine's watchdog, on its own thread, when a batch has run past
     /// ``Engine/Configuration/slowBatchThreshold`` and is still running — once per such batch. By
     /// default the report is logged as a warning. The watchdog wakes about once per threshold
-    /// (10 ms to 1 s apart), so a stall is reported within about two thresholds of its start; with
-    /// no threshold (`nil`) it does nothing.
+    /// (10 ms to 1 s apart) while some worker is awake, so a stall is reported within about two
+    /// thresholds of its start; while every worker sleeps it does not wake at all (the first
+    /// worker to wake brings it back); with no threshold (`nil`) it does nothing.
     ///
     /// ```swift
     /// builder.onSlowHandler { report in metrics.stalls.increment(); log.warning("\(report)") }

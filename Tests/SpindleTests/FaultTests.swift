@@ -205,5 +205,63 @@ extension EngineSuites {
             #expect(reports.count == 1, "one report per stalled batch: \(reports.all)")
             #expect(engine.workerStats(WorkerID(0)).slowBatches >= 1)
         }
+
+        /// The watchdog parks while every worker sleeps: an idle engine's `spindle-stall` thread
+        /// makes (almost) no wake-up — it used to wake every threshold, 100 times a second — and
+        /// the first worker to wake after the idle spell brings it back, so a handler that stalls
+        /// then is still reported while it runs. Counted from the thread's voluntary context
+        /// switches (/proc), not timed: a window of an idle engine allows at most 5.
+        @Test(arguments: backends)
+        func idleEngineWatchdogParksAndStillReportsAStall(backend: Engine.Configuration.Backend) throws {
+            var config = testConfig(backend: backend)
+            config.slowBatchThreshold = .milliseconds(10)  // the default: the watchdog's shortest period
+            var builder = Engine.Builder(configuration: config, logger: quietLogger)
+            let reports = Recorder<SlowHandlerReport>()
+            builder.onSlowHandler { reports.append($0) }
+            let gate = WorkerGate()
+            let handled = Atomic<Int>(0)
+            let gates = try builder.register(Gate.self) { _, _ in gate.hold() }
+            let ticks = try builder.register(Tick.self) { _, _ in handled.add(1, ordering: .relaxed) }
+            let engine = try builder.start()
+            var tid: Int32 = 0
+            #expect(eventually(within: 5) { tid = sp_engine_watchdog_tid(engine.handle); return tid > 0 }, "no watchdog thread")
+            guard tid > 0 else { _ = engine.stop(); return }
+            // Some work on every worker first: the watchdog ticks while they are awake.
+            let workers = config.cpus.count
+            for i in 0..<(10 * workers) {
+                try engine.post(Tick(seq: UInt64(i), producer: 0), as: ticks, lane: Lane(index: 2), to: .worker(WorkerID(i % workers)))
+            }
+            #expect(eventually { handled.load(ordering: .relaxed) == 10 * workers }, "ticks not handled: \(engine.stallReport())")
+            // Idle now. A window of one second with at most 5 wake-ups must come within 10 windows
+            // (the first may still hold the ticks before the park; a loaded machine may delay it).
+            var windows: [UInt64] = []
+            while windows.count < 10 {
+                guard let a = voluntarySwitches(tid: tid) else { break }
+                usleep(1_000_000)  // a measurement window, not a synchronisation
+                guard let b = voluntarySwitches(tid: tid) else { break }
+                windows.append(b - a)
+                if b - a <= 5 { break }
+            }
+            print("watchdog: \(backend): wake-ups of the idle engine's watchdog in 1 s windows: \(windows)")
+            #expect(windows.last.map { $0 <= 5 } == true, "\(backend): the idle engine's watchdog woke \(windows) times in 1 s windows")
+            // After the idle spell: a stalled handler is reported while it still runs.
+            try engine.post(Gate(id: 0), as: gates, lane: Lane(index: 1), to: .worker(WorkerID(0)))
+            #expect(gate.waitUntilHeld())
+            #expect(eventually(within: 5) { reports.count >= 1 }, "\(backend): no report while the handler stalled after an idle spell")
+            gate.open()
+            let report = engine.stop()
+            #expect(report.drained)
+            #expect(reports.count == 1, "one report per stalled batch: \(reports.all)")
+        }
     }
+}
+
+/// Voluntary context switches of a thread of this process (/proc/self/task/TID/status): how many
+/// times it blocked and was woken.
+func voluntarySwitches(tid: Int32) -> UInt64? {
+    guard let s = try? String(contentsOfFile: "/proc/self/task/\(tid)/status", encoding: .utf8) else { return nil }
+    for line in s.split(separator: "\n") where line.hasPrefix("voluntary_ctxt_switches:") {
+        return UInt64(line.split(separator: ":")[1].trimmingCharacters(in: .whitespaces))
+    }
+    return nil
 }

@@ -62,11 +62,9 @@ extension EngineSuites {
                 let engine = try builder.start()
                 defer {
                     // Shutdown wakes sleeping workers with sp_wake_all: it takes milliseconds; a
-                    // missed shutdown wake-up would leave it waiting for its deadline.
-                    let t0 = sp_now_ns()
-                    _ = engine.stop(10)
-                    let took = Double(sp_now_ns() - t0) / 1e9
-                    #expect(took < 2, "round \(round): shutdown took \(took) s: a worker missed its shutdown wake-up")
+                    // worker still asleep 2 s after it began missed its shutdown wake-up (one that is
+                    // runnable but waiting for a CPU is waited for).
+                    _ = stopWatched(engine, "round \(round)")
                 }
                 guard cts_rendezvous_wait_held(rendezvous, 2_000_000_000) == 1 else {
                     Issue.record("round \(round): worker \(target) never reached its first sleep window\n\(engine.stallReport())")
@@ -263,26 +261,128 @@ extension EngineSuites.WakeUpTests {
 
 /// Waits until `done()`. Fails — never hangs — when `progress()` stands still for `stall` seconds
 /// while `pending()` says events are waiting: the issue names what was awaited and, per worker, its
-/// sleep flag, sleeps, wake-ups sent and received and pending events per lane. Returns `done()`.
+/// sleep flag, sleeps, wake-ups sent and received and pending events per lane, and its thread as
+/// the kernel sees it. Returns `done()`.
+///
+/// A stall is a lost wake-up only if a worker with events pending is not runnable. When every such
+/// worker's thread is runnable (`R`: its wait returned, the scheduler has not given it a CPU — seen
+/// for 2.2 s on this 2-vCPU machine at load average ~20, a pinned worker that had run 4.5 ms), the
+/// wait goes on, up to `starvedLimit` seconds of no progress, and a note says so.
 func awaitProgress(
-    _ engine: Engine, _ what: String, stall: Double = 2, progress: () -> Int, pending: () -> Int = { 1 },
-    until done: () -> Bool, sourceLocation: SourceLocation = #_sourceLocation
+    _ engine: Engine, _ what: String, stall: Double = 2, starvedLimit: Double = 30, progress: () -> Int,
+    pending: () -> Int = { 1 }, until done: () -> Bool, sourceLocation: SourceLocation = #_sourceLocation
 ) -> Bool {
     var last = progress()
     var lastChange = sp_now_ns()
-    let limit = UInt64(stall * 1e9)
+    let limit = UInt64(stall * 1e9), hardLimit = UInt64(starvedLimit * 1e9)
+    var noted = false
     while !done() {
         let now = sp_now_ns(), p = progress()
         if p != last || pending() <= 0 {
             last = p
             lastChange = now
         } else if now - lastChange > limit {
-            Issue.record(
-                "stalled: \(what): no event handled for \(stall) s with events pending\n\(engine.stallReport())",
-                sourceLocation: sourceLocation)
-            return false
+            let waiting = workersWithPendingEvents(engine)
+            let runnable = waiting.filter { workerThreadState(engine, $0) == "R" }
+            if waiting.isEmpty && now - lastChange <= hardLimit {
+                // Handled between our two reads (the handler's tally moves before the engine's
+                // pending count drops): the next look sees the progress.
+            } else if !waiting.isEmpty && runnable.count == waiting.count && now - lastChange <= hardLimit {
+                if !noted {
+                    noted = true
+                    print("note: \(what): no event handled for \(stall) s, but every worker with events pending is runnable (woken, waiting for a CPU: the machine is loaded), not asleep; waiting up to \(starvedLimit) s\n\(workerThreads(engine))")
+                }
+            } else {
+                let why = waiting.isEmpty || runnable.count < waiting.count ? "" : " (runnable all along: starved, not asleep)"
+                Issue.record(
+                    "stalled: \(what): no event handled for \(Double(now - lastChange) / 1e9) s with events pending\(why)\n\(engine.stallReport())\n\(workerThreads(engine))",
+                    sourceLocation: sourceLocation)
+                return false
+            }
         }
-        usleep(200)  // a poll interval, bounded by the stall deadline above
+        usleep(200)  // a poll interval, bounded by the stall deadlines above
     }
     return true
+}
+
+/// Workers with events pending on any lane (from the engine's counts).
+func workersWithPendingEvents(_ engine: Engine) -> [Int] {
+    (0..<engine.workerCount).filter { w in
+        engine.configuration.lanes.indices.contains { engine.stats(worker: WorkerID(w), lane: Lane(index: $0)).pending > 0 }
+    }
+}
+
+/// The scheduler state of a worker's thread ("R" running or runnable, "S" asleep, …; nil once it exited).
+func workerThreadState(_ engine: Engine, _ w: Int) -> String? {
+    let tid = engine.threadID(of: WorkerID(w))
+    guard let stat = try? String(contentsOfFile: "/proc/self/task/\(tid)/stat", encoding: .utf8) else { return nil }
+    return stat.split(separator: ")").last?.split(separator: " ").first.map(String.init)
+}
+
+/// Stops `engine` (deadline `seconds`) on another thread while watching it: fails — never hangs —
+/// if, `stall` seconds after the shutdown began, every worker thread still alive is asleep (none
+/// runnable) on two looks 100 ms apart: nothing can end the shutdown but its deadline, so a worker
+/// missed a shutdown wake-up. While some worker is runnable (woken, maybe waiting for a CPU on a
+/// loaded machine) the drain can go on, and it is waited for, up to the deadline. Returns the
+/// report, or nil after 2 × `seconds`.
+func stopWatched(
+    _ engine: Engine, _ what: String, stall: Double = 2, seconds: Int = 30, sourceLocation: SourceLocation = #_sourceLocation
+) -> ShutdownReport? {
+    let done = DispatchSemaphore(value: 0)
+    let result = Locked<ShutdownReport?>(nil)
+    Thread {
+        let r = engine.stop(seconds)
+        result.withLock { $0 = r }
+        done.signal()
+    }.start()
+    let t0 = sp_now_ns()
+    var flagged = false, allAsleepSince: UInt64 = 0
+    while done.wait(timeout: .now() + .milliseconds(1)) == .timedOut {
+        let now = sp_now_ns(), elapsed = Double(now - t0) / 1e9
+        if !flagged && elapsed > stall {
+            let states = (0..<engine.workerCount).compactMap { workerThreadState(engine, $0) }  // nil: exited
+            if !states.isEmpty && !states.contains("R") {
+                if allAsleepSince == 0 {
+                    allAsleepSince = now
+                } else if now - allAsleepSince > 100_000_000 {
+                    flagged = true
+                    Issue.record(
+                        "\(what): shutdown has waited \(elapsed) s with every remaining worker asleep: a missed shutdown wake-up\n\(engine.stallReport())\n\(workerThreads(engine))",
+                        sourceLocation: sourceLocation)
+                }
+            } else {
+                allAsleepSince = 0
+            }
+        }
+        if elapsed > Double(2 * seconds) {
+            Issue.record("\(what): shutdown did not return in \(2 * seconds) s", sourceLocation: sourceLocation)
+            return nil
+        }
+    }
+    return result.withLock { $0 }
+}
+
+/// Each worker thread as the kernel sees it (/proc/self/task/TID): scheduler state (R running or
+/// runnable, S sleeping), the CPU it last ran on, the syscall it is in (number; "running" when
+/// none), time run and time waited for a CPU (schedstat), context switches — so a stall report tells
+/// a worker asleep in its wait (a lost wake-up) from one that is runnable but not given the CPU.
+func workerThreads(_ engine: Engine) -> String {
+    (0..<engine.workerCount).map { w in
+        let tid = engine.threadID(of: WorkerID(w))
+        func read(_ f: String) -> String {
+            ((try? String(contentsOfFile: "/proc/self/task/\(tid)/\(f)", encoding: .utf8)) ?? "?")
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let stat = read("stat")
+        // Fields after the ")" that ends the name: state is the first, processor the 37th.
+        let after = stat.split(separator: ")").last.map { $0.split(separator: " ") } ?? []
+        let state = after.first.map(String.init) ?? "?", cpu = after.count > 36 ? String(after[36]) : "?"
+        let sched = read("schedstat").split(separator: " ")
+        let ran = sched.count > 1 ? (Double(sched[0]) ?? 0) / 1e6 : -1, waited = sched.count > 1 ? (Double(sched[1]) ?? 0) / 1e6 : -1
+        let switches = read("status").split(separator: "\n").filter { $0.contains("ctxt_switches") }
+            .map { $0.replacingOccurrences(of: "\t", with: " ") }.joined(separator: ", ")
+        let syscall = read("syscall").split(separator: " ").first.map(String.init) ?? "?"
+        return "thread of worker \(w) (tid \(tid)): state \(state), cpu \(cpu), syscall \(syscall), wchan \(read("wchan")), "
+            + "ran \(String(format: "%.1f", ran)) ms, waited for a CPU \(String(format: "%.1f", waited)) ms; \(switches)"
+    }.joined(separator: "\n")
 }
