@@ -23,7 +23,7 @@ package struct TimingStats: Sendable, Hashable {
 }
 
 /// Which of a (worker, lane)'s two timers.
-package enum TimerKind: UInt32, Sendable {
+package enum TimingKind: UInt32, Sendable {
     /// How long each batch's handlers took.
     case batch = 0
     /// From a sampled event's enqueue to the start of the batch that handled it.
@@ -71,7 +71,7 @@ extension Engine {
     }
 
     /// Moves buffered durations (ns, oldest first) of one timer into `buffer`; returns how many.
-    package func _drainTiming(worker: WorkerID, lane: Lane, _ kind: TimerKind, into buffer: UnsafeMutableBufferPointer<UInt64>)
+    package func _drainTiming(worker: WorkerID, lane: Lane, _ kind: TimingKind, into buffer: UnsafeMutableBufferPointer<UInt64>)
         -> Int
     {
         guard let base = buffer.baseAddress else { return 0 }

@@ -114,7 +114,7 @@ final class Sampler: @unchecked Sendable {
     /// One `recordNanoseconds` per duration the worker measured: real values, oldest first.
     private func recordTimers(_ i: Int, worker: WorkerID, lane: Lane) {
         let t = timers[i]
-        func drain(_ kind: TimerKind, _ timer: CoreMetrics.Timer) {
+        func drain(_ kind: TimingKind, _ timer: CoreMetrics.Timer) {
             while true {
                 let n = engine._drainTiming(worker: worker, lane: lane, kind, into: drained)
                 for k in 0..<n { timer.recordNanoseconds(Int64(clamping: drained[k])) }
