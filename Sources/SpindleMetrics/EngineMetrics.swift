@@ -8,8 +8,9 @@ import Spindle
 ///
 /// The engine counts in per-worker counters and ring indices, never one shared atomic per event.
 /// A sample reads them (a few atomic loads per (worker, lane)), records what grew since the last
-/// sample into the metrics' counters, and sets the depth gauges. Nothing runs on a worker; an event
-/// costs the same with or without metrics. Without a metrics backend (the swift-metrics default, a
+/// sample into the metrics' counters, and sets the depth gauges. For the counters and gauges nothing
+/// runs on a worker: an event costs the same with or without them (the opt-in ``Timers`` read the
+/// clock per batch and per sampled post). Without a metrics backend (the swift-metrics default, a
 /// no-op factory) ``isEnabled`` is `false`, no metric is created and ``run()`` returns at once.
 ///
 /// ```swift
@@ -39,7 +40,7 @@ import Spindle
 ///
 /// | label | kind | what |
 /// | --- | --- | --- |
-/// | `spindle_batch_duration_seconds` | timer | each batch: from the first handler's call to the last one's return |
+/// | `spindle_batch_duration_seconds` | timer | each batch: from just before its first handler call to just after its last return |
 /// | `spindle_queue_latency_seconds` | timer | one event in 2^k per ring: from its enqueue to the start of the batch that handled it |
 /// | `spindle_timer_durations_lost_total` | counter | durations measured but not recorded (dimension `timer`: `batch` or `latency`): the sampler fell behind |
 ///
@@ -68,7 +69,7 @@ public final class EngineMetrics: Sendable {
         public var latencySamplePeriod: Int { 1 << latencySampleShift }
 
         /// Timers sampling one post in 2^`latencySampleShift` per ring.
-        /// - Throws: ``SpindleError/Code/invalidConfiguration`` unless the shift is in 0...20.
+        /// - Throws: `SpindleError` (`.invalidConfiguration`) unless the shift is in 0...20.
         public init(latencySampleShift: Int) throws(SpindleError) {
             guard (0...Engine.maxSampleShift).contains(latencySampleShift) else {
                 throw SpindleError(
