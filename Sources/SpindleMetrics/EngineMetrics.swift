@@ -57,7 +57,9 @@ public final class EngineMetrics: Sendable {
     /// (producer, worker, lane)) is sampled when `(p + 1) % 2^k == 0` — the 2^k-th, 2·2^k-th, …
     /// post. After a batch the worker looks only at the sampled positions it handled, so nothing is
     /// tested per event. Durations wait in a 256-entry buffer per (worker, lane, timer) for the
-    /// sampler; when it is full the newest are counted in `spindle_timer_durations_lost_total`.
+    /// sampler; when it is full the newest are counted in `spindle_timer_durations_lost_total`, so
+    /// a timer holds the first 256 durations of each interval: sample more often (a shorter
+    /// `interval`) where a lane runs more batches than that.
     ///
     /// Off (`timers: nil`, the default, or no metrics backend): the engine is never told, and an
     /// event costs one predictable branch per post and per batch. Timing stays on for the
