@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "timing.h"
 #include "io/io.h"
 
 /* ---- memory ---------------------------------------------------------------------------------- */
@@ -126,6 +127,7 @@ sp_spsc *sp_engine_pair_ring_slow(sp_worker *src, sp_worker *dst, uint32_t lane)
      * before the consumer can see its pointer. */
     atomic_store_explicit(slot, r, memory_order_release);
     src->fast.out[lane * src->worker_count + dst->id] = (sp_spsc_producer *)r; /* producer-owned */
+    r->sample_mask = src->fast.sample_mask; /* latency sampling, as on src's other rings */
     atomic_store_explicit(&src->pairs_created, atomic_load_explicit(&src->pairs_created, memory_order_relaxed) + 1,
                           memory_order_relaxed);
     return r;
@@ -223,6 +225,7 @@ static sp_worker *sp_worker_create(sp_engine *e, uint32_t id, char *msg, size_t 
     w->fast.worker_count = e->worker_count;
     w->fast.lane_count = e->lane_count;
     w->fast.light_barrier = (uint32_t)sp_membarrier_ok;
+    w->fast.sample_mask = SP_SAMPLE_OFF;
     w->fast.out = (sp_spsc_producer **)((char *)in + in_bytes);
     w->fast.sleeping = (_Atomic uint32_t **)((char *)w->fast.out + out_bytes);
     w->fast.dirty = (sp_spsc_producer **)((char *)w->fast.sleeping + sleep_bytes);
@@ -260,6 +263,7 @@ void sp_engine_free(sp_engine *e) {
         free(e->workers);
     }
     sp_watchdog_stop(e);
+    sp_timing_free(e);
     pthread_mutex_destroy(&e->lock);
     pthread_cond_destroy(&e->cond);
     free(e);

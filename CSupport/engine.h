@@ -72,6 +72,11 @@ struct sp_worker {
                                           a producer may refill them once the batch is done) */
     _Alignas(SP_CACHELINE) _Atomic uint64_t foreign_wakeups; /* written by foreign threads (RMW) */
     size_t mapping_bytes;
+    /* Batch times and latency samples (timing.h): NULL (off: one predictable branch per batch)
+     * until the worker takes sp_engine_enable_timing at a round boundary; then its lanes'
+     * records. Read and written only by this worker; `timing_on` tells other threads. */
+    struct sp_lane_timing *timing;
+    _Atomic uint32_t timing_on;
 };
 
 _Static_assert(__builtin_offsetof(struct sp_worker, fast) == SP_WORKER_FAST_OFFSET, "spindle_fast.h layout");
@@ -145,6 +150,8 @@ struct sp_engine {
     _Alignas(SP_CACHELINE) _Atomic uint32_t watchdog_parked; /* 1: waiting for a worker to wake */
     _Atomic uint32_t watchdog_seq;  /* futex word: bumped to wake it (a worker waking, retune, stop) */
     _Atomic uint32_t watchdog_stop;
+    /* Timers (timing.h): set once by sp_engine_enable_timing (under `lock`), freed with the engine. */
+    _Atomic(struct sp_timing *) timing;
 };
 
 /* watchdog.c */

@@ -8,6 +8,7 @@
 #include "clock.h"
 #include "engine.h"
 #include "io/io.h"
+#include "timing.h"
 
 enum { SP_SRC_LOCAL = 0, SP_SRC_MPSC = 1, SP_SRC_PEERS = 2 };
 
@@ -26,9 +27,18 @@ static inline void sp_notify_blocked(sp_mpsc *r) {
     }
 }
 
-static inline uint32_t sp_run_batch(sp_worker *w, sp_lane_state *ls, uint32_t lane, sp_slot *slots, uint32_t n) {
+/* `ring` is the batch's source (an sp_spsc, or the sp_mpsc when `mpsc`), read only for timing. */
+static inline uint32_t sp_run_batch(sp_worker *w, sp_lane_state *ls, uint32_t lane, sp_slot *slots, uint32_t n,
+                                    void *ring, int mpsc) {
     sp_engine *e = w->engine;
     uint64_t t0 = w->slow_ns ? sp_coarse_ns() : 0;
+    /* Timers (timing.h): off, one predictable branch; on, a precise clock read per batch start. */
+    sp_lane_timing *lt = w->timing;
+    uint64_t p0 = 0;
+    if (__builtin_expect(lt != NULL, 0)) {
+        lt += lane;
+        p0 = sp_precise_ns();
+    }
     /* A weighted batch may be cut short for a strict lane only while one has budget left in this
      * round; otherwise the flag would cut every batch to one event without serving anything. */
     uint32_t arg = lane;
@@ -51,6 +61,8 @@ static inline uint32_t sp_run_batch(sp_worker *w, sp_lane_state *ls, uint32_t la
     /* Receive buffers the handled events borrowed go back now (one load when none is out). */
     if (__builtin_expect(((sp_io *)w->io)->lent != 0, 0)) sp_io_return_buffers(w, slots, n);
     if (t0 && sp_coarse_ns() - t0 > w->slow_ns) sp_bump(&w->slow_batches, 1);
+    /* Before the ring's head moves: the sampled slots' stamps are still this batch's. */
+    if (__builtin_expect(lt != NULL, 0)) sp_timing_batch(w, lt, ring, mpsc, slots, n, p0);
     /* Publish what the handlers posted cross-core (deferred by spindle_fast.h) before counting the
      * batch handled: quiescence (handled == enqueued) must never see their events missing. */
     sp_worker_flush(w);
@@ -74,12 +86,12 @@ static uint32_t sp_dispatch(sp_worker *w, uint32_t lane, uint32_t max) {
         if (src == SP_SRC_LOCAL) {
             n = sp_spsc_peek(ls->local, max, &slots);
             if (!n) continue;
-            n = sp_run_batch(w, ls, lane, slots, n);
+            n = sp_run_batch(w, ls, lane, slots, n, ls->local, 0);
             sp_spsc_release(ls->local, n);
         } else if (src == SP_SRC_MPSC) {
             n = sp_mpsc_peek(ls->mpsc, max, &slots);
             if (!n) continue;
-            n = sp_run_batch(w, ls, lane, slots, n);
+            n = sp_run_batch(w, ls, lane, slots, n, ls->mpsc, 1);
             sp_mpsc_release(ls->mpsc, n);
             if (ls->on_full == SP_ON_FULL_BLOCK) sp_notify_blocked(ls->mpsc);
         } else {
@@ -89,7 +101,7 @@ static uint32_t sp_dispatch(sp_worker *w, uint32_t lane, uint32_t max) {
             if (!r) continue;
             n = sp_spsc_peek(r, max, &slots);
             if (!n) continue;
-            n = sp_run_batch(w, ls, lane, slots, n);
+            n = sp_run_batch(w, ls, lane, slots, n, r, 0);
             sp_spsc_release(r, n);
         }
         /* Stay on a source that still has work only if it is the sole busy one: moving the cursor

@@ -291,6 +291,34 @@ uint32_t sp_manual_lane_slots(const sp_engine *e, uint32_t worker, uint32_t lane
     return n;
 }
 
+static uint32_t sp_count_stamps(const sp_slot *slots, uint64_t mask, uint64_t head, uint64_t tail) {
+    uint32_t n = 0;
+    for (uint64_t p = head; p < tail; p++) n += slots[p & mask].seq != 0;
+    return n;
+}
+
+uint32_t sp_manual_lane_stamps(const sp_engine *e, uint32_t worker, uint32_t lane) {
+    if (!e->manual || worker >= e->worker_count || lane >= e->lane_count) return 0;
+    sp_lane_state *ls = &e->workers[worker]->lanes[lane];
+    uint32_t n = sp_count_stamps(ls->local->c_slots, ls->local->c_mask, atomic_load(&ls->local->head),
+                                 atomic_load(&ls->local->tail));
+    for (uint32_t s = 0; s < e->worker_count; s++) {
+        sp_spsc *r = atomic_load(&ls->in[s]);
+        if (r) n += sp_count_stamps(r->c_slots, r->c_mask, atomic_load(&r->head), atomic_load(&r->tail));
+    }
+    sp_mpsc *m = ls->mpsc;
+    sp_stamp *cells = atomic_load(&m->stamps);
+    uint64_t sm = atomic_load(&m->sample_mask);
+    if (cells && sm != SP_SAMPLE_OFF) {
+        uint32_t shift = (uint32_t)__builtin_popcountll(sm);
+        for (uint64_t p = atomic_load(&m->head); p < sp_mpsc_tail(m); p++)
+            if (__atomic_load_n(&m->c_slots[p & m->c_mask].seq, __ATOMIC_ACQUIRE) == p + 1 &&
+                cells[(p >> shift) & m->stamp_mask].pos == p)
+                n++;
+    }
+    return n;
+}
+
 /* sp_engine_shutdown for a manual engine: foreign posts refused from now on; rounds on the calling
  * thread until every lane is empty (handlers may still post) or the deadline (CLOCK_MONOTONIC ns,
  * 0 = none) passes; then each worker's stopping hook, as its thread would run it. */

@@ -121,6 +121,7 @@ static inline int sp_mpsc_try(sp_mpsc *r, uint32_t kind, uint32_t flags, const v
     if (__builtin_expect(pos >= SP_MPSC_REFUSED, 0)) return pos == SP_MPSC_REFUSED ? -1 : 0;
     const unsigned char *p = payload;
     for (uint32_t i = 0; i < count; i++) sp_slot_fill(&r->p_slots[(pos + i) & r->p_mask], kind, flags, p + i * stride, len);
+    sp_mpsc_stamp_if(r, pos, count); /* latency sampling: one load and a branch when off */
     for (uint32_t i = 0; i < count; i++) sp_mpsc_publish(r, pos + i);
     return 1;
 }

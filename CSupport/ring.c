@@ -9,6 +9,7 @@ sp_spsc *sp_spsc_init(void *mem, uint32_t capacity, uint32_t consumer) {
     sp_slot *slots = (sp_slot *)(r + 1);
     r->p_mask = r->c_mask = capacity - 1;
     r->p_slots = r->c_slots = slots;
+    r->sample_mask = SP_SAMPLE_OFF;
     return r;
 }
 
@@ -17,6 +18,7 @@ sp_mpsc *sp_mpsc_init(void *mem, uint32_t capacity) {
     sp_slot *slots = (sp_slot *)(r + 1);
     r->p_mask = r->c_mask = capacity - 1;
     r->p_slots = r->c_slots = slots;
+    atomic_store_explicit(&r->sample_mask, SP_SAMPLE_OFF, memory_order_relaxed);
     /* Slot i is free for position i (Vyukov): seq == position means "empty, yours to fill". */
     for (uint32_t i = 0; i < capacity; i++) __atomic_store_n(&slots[i].seq, i, __ATOMIC_RELAXED);
     return r;

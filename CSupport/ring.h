@@ -40,6 +40,11 @@ typedef struct sp_spsc {
 
     /* Published tail: written once per publish, polled by the consumer. */
     _Alignas(SP_CACHELINE) _Atomic uint64_t tail;
+    /* Latency sampling (timing.h): SP_SAMPLE_OFF, or 2^k - 1 — the post at position p is stamped
+     * when (p + 1) & sample_mask == 0. Written only by the producer's thread (at a round boundary,
+     * or when it creates the ring); read by sp_spsc_push, on the line it writes `tail` to anyway.
+     * (spindle_fast.h's inline path reads the worker's own copy, sp_worker_fast.sample_mask.) */
+    uint64_t sample_mask;
 
     /* Consumer's line: the producer reads head only when its cached view says full. */
     _Alignas(SP_CACHELINE) _Atomic uint64_t head;
@@ -55,6 +60,13 @@ typedef struct sp_mpsc {
     _Alignas(SP_CACHELINE) _Atomic uint64_t tail;
     uint64_t p_mask;
     sp_slot *p_slots;
+    /* Latency sampling (timing.h): SP_SAMPLE_OFF until sp_engine_enable_timing, then 2^k - 1.
+     * A sampled post writes its stamp into stamps[(p >> k) & stamp_mask] (a slot's `seq` is the
+     * Vyukov sequence here) before it publishes the slot. Set once (release), read per post
+     * (relaxed, on the line the producer CASes anyway). */
+    _Atomic uint64_t sample_mask;
+    _Atomic(struct sp_stamp *) stamps;
+    uint64_t stamp_mask;
     /* Counters and the block-lane waiter handshake: touched only on the full/reject slow path,
      * so kept off the line every producer CASes. */
     _Alignas(SP_CACHELINE) _Atomic uint64_t rejected;
@@ -86,6 +98,53 @@ SP_FAST_FIELD(consumer, consumer);
 SP_FAST_FIELD(listed, listed);
 SP_FAST_FIELD(tail, tail);
 
+/* ---- latency sampling (see timing.h) ----------------------------------------------------------- */
+
+/* Sampling off: (p + 1) & SP_SAMPLE_OFF is never 0 (positions never reach 2^64 - 1). */
+#define SP_SAMPLE_OFF UINT64_MAX
+
+/* An MPSC ring's stamp of sampled position `pos`: CLOCK_MONOTONIC ns when it was enqueued. The
+ * consumer trusts it only when `pos` matches (a producer that had not yet seen sampling on leaves
+ * the cell of an earlier lap). */
+typedef struct sp_stamp {
+    uint64_t pos;
+    uint64_t ns;
+} sp_stamp;
+
+/* SPSC: a sampled post's stamp goes into its slot's `seq`, unused by SPSC rings (0 = none). The
+ * consumer reads and clears it before it releases the slot. */
+static inline __attribute__((always_inline)) void sp_spsc_stamp(sp_spsc *r, uint64_t pos, uint32_t count) {
+    uint64_t m = r->sample_mask;
+    if (__builtin_expect(m == SP_SAMPLE_OFF, 1)) return;
+    uint64_t now = 0;
+    for (uint64_t q = (pos + 1 + m) & ~m; q <= pos + count; q += m + 1) {
+        if (!now) now = sp_now_ns();
+        r->p_slots[(q - 1) & r->p_mask].seq = now;
+    }
+}
+
+/* MPSC: the slots [pos, pos + count) are claimed, not yet published. */
+static inline void sp_mpsc_stamp(sp_mpsc *r, uint64_t m, uint64_t pos, uint32_t count) {
+    /* acquire: pairs with the release in sp_engine_enable_timing (the cells before the pointer). */
+    sp_stamp *cells = atomic_load_explicit(&r->stamps, memory_order_acquire);
+    if (!cells) return;
+    uint32_t shift = (uint32_t)__builtin_popcountll(m);
+    uint64_t now = 0;
+    for (uint64_t q = (pos + 1 + m) & ~m; q <= pos + count; q += m + 1) {
+        if (!now) now = sp_now_ns();
+        /* Two live sampled positions never share a cell: they are less than a ring apart, and
+         * the cells cover a ring (timing.c). The consumer reads it after the slot's publish. */
+        sp_stamp *c = &cells[((q - 1) >> shift) & r->stamp_mask];
+        c->pos = q - 1;
+        c->ns = now;
+    }
+}
+
+static inline __attribute__((always_inline)) void sp_mpsc_stamp_if(sp_mpsc *r, uint64_t pos, uint32_t count) {
+    uint64_t m = atomic_load_explicit(&r->sample_mask, memory_order_relaxed);
+    if (__builtin_expect(m != SP_SAMPLE_OFF, 0)) sp_mpsc_stamp(r, m, pos, count);
+}
+
 size_t sp_spsc_bytes(uint32_t capacity);
 size_t sp_mpsc_bytes(uint32_t capacity);
 /* Initialise a ring in zeroed memory of sp_*_bytes(capacity) bytes (header then slots). */
@@ -114,6 +173,7 @@ static inline int sp_spsc_push(sp_spsc *r, uint32_t kind, uint32_t flags, const 
     uint64_t pt = r->ptail; /* only this thread writes it */
     if (!sp_spsc_has_room(r, pt, 1)) return 0;
     sp_slot_fill(&r->p_slots[pt & r->p_mask], kind, flags, payload, len);
+    sp_spsc_stamp(r, pt, 1);
     r->ptail = pt + 1;
     r->pub = pt + 1;
     /* release: pairs with the acquire load of tail in sp_spsc_peek — the slot is written before
@@ -128,6 +188,7 @@ static inline int sp_spsc_push_batch(sp_spsc *r, uint32_t kind, uint32_t flags, 
     if (!sp_spsc_has_room(r, pt, count)) return 0;
     for (uint32_t i = 0; i < count; i++)
         sp_slot_fill(&r->p_slots[(pt + i) & r->p_mask], kind, flags, payloads + (size_t)i * stride, len);
+    sp_spsc_stamp(r, pt, count);
     r->ptail = pt + count;
     r->pub = pt + count;
     atomic_store_explicit(&r->tail, pt + count, memory_order_release); /* one publish; pairs as above */
@@ -235,6 +296,7 @@ static inline int sp_mpsc_push(sp_mpsc *r, uint32_t kind, uint32_t flags, const 
     uint64_t pos = sp_mpsc_claim(r, 1);
     if (pos >= SP_MPSC_REFUSED) return 0;
     sp_slot_fill(&r->p_slots[pos & r->p_mask], kind, flags, payload, len);
+    sp_mpsc_stamp_if(r, pos, 1);
     sp_mpsc_publish(r, pos);
     return 1;
 }

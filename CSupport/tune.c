@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "timing.h"
 
 static int sp_refuse(char *msg, size_t len, const char *key, unsigned long long from, unsigned long long to) {
     if (msg && len)
@@ -80,6 +81,7 @@ void sp_worker_take_tuning(sp_worker *w) {
     }
     w->spin_ns = e->cfg.spin_ns;
     w->slow_ns = e->cfg.slow_handler_ns;
+    if (__builtin_expect(w->timing == NULL, 1)) sp_worker_take_timing(w); /* sp_engine_enable_timing bumps tune_gen */
     w->tune_seen = atomic_load_explicit(&e->tune_gen, memory_order_relaxed);
     pthread_mutex_unlock(&e->lock);
 }

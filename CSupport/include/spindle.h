@@ -390,6 +390,44 @@ int sp_engine_worker_stats(const sp_engine *e, uint32_t worker, sp_worker_stats 
 /** Foreign-thread wake syscalls made for worker `worker` (eventfd writes). */
 uint64_t sp_engine_foreign_wakeups(const sp_engine *e, uint32_t worker);
 
+/* ---- timers: batch time and sampled queueing latency (SpindleMetrics) --------------------------
+ * Off by default: then the hot path pays one predictable branch per batch and per post. */
+
+#define SP_SAMPLE_SHIFT_MAX 20
+
+/** Turns timing on, once, for the engine's life: each worker, from its next round boundary, times
+ *  every batch (two CLOCK_MONOTONIC reads) and, for one post in 2^`sample_shift` per ring (the
+ *  post at ring position p with (p + 1) mod 2^shift == 0, counting from the ring's first post),
+ *  the time from its enqueue to the start of the batch that handles it. Idle workers are woken to
+ *  take it. Allocates the records (cold; callable from any thread but a worker of this engine).
+ *  SP_OK; again with the same shift: SP_OK, nothing changes; another shift or one above
+ *  SP_SAMPLE_SHIFT_MAX: SP_EINVAL; SP_ENOMEM. */
+int sp_engine_enable_timing(sp_engine *e, uint32_t sample_shift);
+
+/** The sample shift timing runs with, or -1 when it is off. */
+int32_t sp_engine_timing_shift(const sp_engine *e);
+
+typedef struct sp_timing_stats {
+    uint32_t active;            /* the worker has taken timing (its batches are timed from then on) */
+    uint32_t pad_;
+    uint64_t batches;           /* batches timed (buffered + lost) */
+    uint64_t batches_lost;      /* timed, but the buffer was full (the sampler fell behind) */
+    uint64_t latencies;         /* sampled events measured (buffered + lost) */
+    uint64_t latencies_lost;
+    uint64_t latencies_missed;  /* a sampled position whose producer had not yet seen timing on */
+} sp_timing_stats;
+
+/** Counts of (worker, lane)'s timers (zeros while timing is off). SP_EBAD_WORKER, SP_EBAD_LANE. */
+int sp_engine_timing_stats(const sp_engine *e, uint32_t worker, uint32_t lane, sp_timing_stats *out);
+
+#define SP_TIMER_BATCH 0
+#define SP_TIMER_LATENCY 1
+/** Moves up to `max` buffered durations (ns, oldest first) of (worker, lane)'s timer `which`
+ *  (SP_TIMER_BATCH or SP_TIMER_LATENCY) into `out`; returns how many (0 while timing is off).
+ *  Drains are serialised (one at a time per engine); each duration is returned once. */
+uint32_t sp_engine_timing_drain(sp_engine *e, uint32_t worker, uint32_t lane, uint32_t which, uint64_t *out,
+                                uint32_t max);
+
 /* ---- testing --------------------------------------------------------------------------------- */
 
 /** Called by a worker that is about to sleep, after it published its sleep flag and found its
@@ -434,6 +472,10 @@ uint64_t sp_manual_next_deadline(const sp_engine *e);
  *  ring). Returns how many are pending (may exceed `max`). Boxed payloads are copied as pointers,
  *  still owned by the ring. */
 uint32_t sp_manual_lane_slots(const sp_engine *e, uint32_t worker, uint32_t lane, sp_slot *out, uint32_t max);
+
+/** How many of the events pending in (worker, lane) of a manual engine carry a queueing-latency
+ *  stamp (sp_engine_enable_timing): the per-post work of latency sampling, counted. */
+uint32_t sp_manual_lane_stamps(const sp_engine *e, uint32_t worker, uint32_t lane);
 
 /** The worker `worker` of a manual engine (for reading its userdata between rounds), or NULL. */
 sp_worker *sp_manual_worker(const sp_engine *e, uint32_t worker);

@@ -55,7 +55,11 @@ typedef struct sp_worker_fast {
     sp_spsc_producer **out; /* [lane * worker_count + dest]: own queue for dest == id; NULL until created */
     _Atomic uint32_t **sleeping; /* [dest]: each worker's sleep flag (the first member of its struct) */
     sp_spsc_producer **dirty; /* rings with filled, unpublished slots: published when the batch ends */
-    uint64_t pad_[2];
+    /* Queueing-latency sampling: UINT64_MAX (off), or 2^k - 1 — the post at ring position p gets a
+     * CLOCK_MONOTONIC stamp in its slot's `seq` when (p + 1) & sample_mask == 0. Set by the
+     * worker itself at a round boundary (sp_engine_enable_timing). */
+    uint64_t sample_mask;
+    uint64_t pad_;
 } sp_worker_fast;
 
 /* Cross-core posts from a handler to a weighted lane of an awake worker are published every this
@@ -116,6 +120,8 @@ static inline __attribute__((always_inline)) int sp_worker_post_fast(sp_worker *
     s->kind = kind;
     s->flags = flags;
     memcpy(s->payload, payload, len);
+    /* Latency sampling: one post in 2^k per ring is stamped; off, (pt + 1) & UINT64_MAX is never 0. */
+    if (__builtin_expect(((pt + 1) & f->sample_mask) == 0, 0)) s->seq = sp_now_ns();
     r->ptail = pt + 1;
     if (dest == f->id) {
         /* Own queue: the consumer is this thread; publishing is a plain store. */

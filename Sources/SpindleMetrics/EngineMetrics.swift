@@ -8,8 +8,9 @@ import Spindle
 ///
 /// The engine counts in per-worker counters and ring indices, never one shared atomic per event.
 /// A sample reads them (a few atomic loads per (worker, lane)), records what grew since the last
-/// sample into the metrics' counters, and sets the depth gauges. Nothing runs on a worker; an event
-/// costs the same with or without metrics. Without a metrics backend (the swift-metrics default, a
+/// sample into the metrics' counters, and sets the depth gauges. For the counters and gauges nothing
+/// runs on a worker: an event costs the same with or without them (the opt-in ``Timers`` read the
+/// clock per batch and per sampled post). Without a metrics backend (the swift-metrics default, a
 /// no-op factory) ``isEnabled`` is `false`, no metric is created and ``run()`` returns at once.
 ///
 /// ```swift
@@ -35,9 +36,59 @@ import Spindle
 /// | `spindle_worker_sleeps_total` | counter | times the worker slept in the kernel |
 /// | `spindle_worker_wakeups_total` | counter | wake-ups the worker received from other threads |
 ///
-/// The engine measures no per-batch time or per-event queueing latency on its hot path, so there
-/// are no timers; `slow_batches_total` is the batch-time signal it has.
+/// With ``Timers`` (`timers:`, off by default), per (worker, lane) also:
+///
+/// | label | kind | what |
+/// | --- | --- | --- |
+/// | `spindle_batch_duration_seconds` | timer | each batch: from just before its first handler call to just after its last return |
+/// | `spindle_queue_latency_seconds` | timer | one event in 2^k per ring: from its enqueue to the start of the batch that handled it |
+/// | `spindle_timer_durations_lost_total` | counter | durations measured but not recorded (dimension `timer`: `batch` or `latency`): the sampler fell behind |
+///
+/// Every value a timer receives is one measured duration (`recordNanoseconds`, one call per
+/// duration), never a bucket's bound. See ``Timers`` for the sampling rule and the cost.
 public final class EngineMetrics: Sendable {
+    /// Batch-time and queueing-latency timers: what turning them on costs and which events are
+    /// sampled.
+    ///
+    /// On, each worker reads `CLOCK_MONOTONIC` (vDSO, no syscall) twice per batch, and one post in
+    /// 2^``latencySampleShift`` per ring reads it once more and writes an enqueue stamp (into its
+    /// slot, or a cell beside a foreign-thread ring). The rule is arithmetic on ring positions:
+    /// the post at position `p` of a ring (counted from the ring's first post; a ring is one
+    /// (producer, worker, lane)) is sampled when `(p + 1) % 2^k == 0` — the 2^k-th, 2·2^k-th, …
+    /// post. After a batch the worker looks only at the sampled positions it handled, so nothing is
+    /// tested per event. Durations wait in a 256-entry buffer per (worker, lane, timer) for the
+    /// sampler; when it is full the newest are counted in `spindle_timer_durations_lost_total`, so
+    /// a timer holds the first 256 durations of each interval: sample more often (a shorter
+    /// `interval`) where a lane runs more batches than that.
+    ///
+    /// Off (`timers: nil`, the default, or no metrics backend): the engine is never told, and an
+    /// event costs one predictable branch per post and per batch. Timing stays on for the
+    /// engine's life once an `EngineMetrics` turned it on.
+    public struct Timers: Sendable, Hashable {
+        /// k: one post in 2^k per ring is sampled for queueing latency (0 samples every post).
+        public let latencySampleShift: Int
+        /// 2^k: the sampling period in posts per ring.
+        public var latencySamplePeriod: Int { 1 << latencySampleShift }
+
+        /// Timers sampling one post in 2^`latencySampleShift` per ring.
+        /// - Throws: `SpindleError` (`.invalidConfiguration`) unless the shift is in 0...20.
+        public init(latencySampleShift: Int) throws(SpindleError) {
+            guard (0...Engine.maxSampleShift).contains(latencySampleShift) else {
+                throw SpindleError(
+                    .invalidConfiguration,
+                    "metrics.latency_sample_shift = \(latencySampleShift): rule 0...\(Engine.maxSampleShift) (one post in 2^shift per ring); fix: use 6 (one in 64)"
+                )
+            }
+            self.latencySampleShift = latencySampleShift
+        }
+
+        /// One post in 64 per ring.
+        public static let standard = try! Timers(latencySampleShift: 6)
+    }
+
+    /// The timers in force: `nil` when off (none asked for, no backend, or the engine refused).
+    /// When the engine already had timing on with another shift, the engine's.
+    public let timers: Timers?
     /// The engine sampled.
     public let engine: Engine
     /// Time between two samples in ``run()``.
@@ -53,11 +104,14 @@ public final class EngineMetrics: Sendable {
     ///   - engine: the engine to sample (kept alive by these metrics).
     ///   - interval: between samples in ``run()`` (default 1 s; at least 1 ms).
     ///   - prefix: the labels' first word (default `spindle`).
+    ///   - timers: batch-time and queueing-latency timers (``Timers``); `nil` (the default) keeps
+    ///     them off and the engine untouched.
     ///   - factory: creates the counters and gauges; swift-metrics' no-op factory disables everything.
     ///   - logger: gets one warning per worker the first time a sample sees a slow batch there
-    ///     (metadata `spindle.worker`); by default nothing is logged.
+    ///     (metadata `spindle.worker`), and one if the engine could not turn timing on; by default
+    ///     nothing is logged.
     public init(
-        engine: Engine, interval: Duration = .seconds(1), prefix: String = "spindle",
+        engine: Engine, interval: Duration = .seconds(1), prefix: String = "spindle", timers: Timers? = nil,
         factory: any MetricsFactory = MetricsSystem.factory,
         logger: Logger = Logger(label: "spindle", factory: { _ in SwiftLogNoOpLogHandler() })
     ) {
@@ -65,11 +119,22 @@ public final class EngineMetrics: Sendable {
         self.interval = max(interval, .milliseconds(1))
         self.logger = logger
         self.isEnabled = !(factory is NOOPMetricsHandler)
-        self.sampler = isEnabled ? Sampler(engine: engine, prefix: prefix, factory: factory) : nil
+        var inForce: Timers? = nil
+        if isEnabled, let timers {
+            do {
+                let shift = try engine._enableTiming(sampleShift: timers.latencySampleShift)
+                inForce = try Timers(latencySampleShift: shift)
+            } catch {
+                logger.warning("timers off: \(error)")
+            }
+        }
+        self.timers = inForce
+        self.sampler =
+            isEnabled ? Sampler(engine: engine, prefix: prefix, factory: factory, timers: inForce != nil) : nil
     }
 
-    /// Takes one sample now: records what every counter gained since the last sample and sets
-    /// the depth gauges. Cheap (atomic loads, no lock on the engine's side); callable from any
+    /// Takes one sample now: records what every counter gained since the last sample, sets
+    /// the depth gauges, and records every duration the timers buffered since. Cheap (atomic loads, no lock on the engine's side); callable from any
     /// thread, though ``run()`` is the usual caller. After the engine has stopped, one more
     /// sample publishes its final counts.
     public func sample() {

@@ -11,6 +11,12 @@ final class Sampler: @unchecked Sendable {
         let depth: Gauge
         var last = LaneStats()
     }
+    /// The timers of one (worker, lane).
+    struct LaneTimers {
+        let batch, latency: CoreMetrics.Timer
+        let batchLost, latencyLost: Counter
+        var last = (batchLost: UInt64(0), latencyLost: UInt64(0))
+    }
     /// The metrics of one worker's loop.
     struct WorkerMetrics {
         let batches, slowBatches, sleeps, wakeups: Counter
@@ -21,9 +27,12 @@ final class Sampler: @unchecked Sendable {
     private let engine: Engine
     private var lanes: [LaneMetrics]  // [worker * laneCount + lane]
     private var workers: [WorkerMetrics]
+    private var timers: [LaneTimers]  // [worker * laneCount + lane]; empty when off
+    /// Where a drain puts durations before they are recorded (allocated once).
+    private let drained: UnsafeMutableBufferPointer<UInt64>
     private let laneCount: Int
 
-    init(engine: Engine, prefix: String, factory: any MetricsFactory) {
+    init(engine: Engine, prefix: String, factory: any MetricsFactory, timers timed: Bool) {
         self.engine = engine
         let names = engine.configuration.lanes.map(\.name)
         laneCount = names.count
@@ -32,9 +41,18 @@ final class Sampler: @unchecked Sendable {
         }
         var lanes: [LaneMetrics] = []
         var workers: [WorkerMetrics] = []
+        var timers: [LaneTimers] = []
         for w in 0..<engine.workerCount {
             for name in names {
                 let dims = [("worker", "\(w)"), ("lane", name)]
+                if timed {
+                    timers.append(
+                        LaneTimers(
+                            batch: CoreMetrics.Timer(label: "\(prefix)_batch_duration_seconds", dimensions: dims, factory: factory),
+                            latency: CoreMetrics.Timer(label: "\(prefix)_queue_latency_seconds", dimensions: dims, factory: factory),
+                            batchLost: counter("timer_durations_lost_total", dims + [("timer", "batch")]),
+                            latencyLost: counter("timer_durations_lost_total", dims + [("timer", "latency")])))
+                }
                 lanes.append(
                     LaneMetrics(
                         enqueued: counter("events_enqueued_total", dims),
@@ -52,7 +70,11 @@ final class Sampler: @unchecked Sendable {
         }
         self.lanes = lanes
         self.workers = workers
+        self.timers = timers
+        drained = .allocate(capacity: 256)
     }
+
+    deinit { drained.deallocate() }
 
     /// Records every delta since the last sample; returns the workers whose first slow batch this
     /// sample saw.
@@ -72,6 +94,7 @@ final class Sampler: @unchecked Sendable {
                 add(m.failed, now.failed, m.last.failed)
                 m.depth.record(Int64(clamping: now.pending))
                 lanes[i].last = LaneStats.max(m.last, now)
+                if !timers.isEmpty { recordTimers(i, worker: WorkerID(w), lane: Lane(index: l)) }
             }
             let s = engine.workerStats(WorkerID(w))
             let m = workers[w]
@@ -86,6 +109,24 @@ final class Sampler: @unchecked Sendable {
             )
         }
         return firstSlow
+    }
+
+    /// One `recordNanoseconds` per duration the worker measured: real values, oldest first.
+    private func recordTimers(_ i: Int, worker: WorkerID, lane: Lane) {
+        let t = timers[i]
+        func drain(_ kind: TimingKind, _ timer: CoreMetrics.Timer) {
+            while true {
+                let n = engine._drainTiming(worker: worker, lane: lane, kind, into: drained)
+                for k in 0..<n { timer.recordNanoseconds(Int64(clamping: drained[k])) }
+                if n < drained.count { return }
+            }
+        }
+        drain(.batch, t.batch)
+        drain(.latency, t.latency)
+        let s = engine._timingStats(worker: worker, lane: lane)
+        add(t.batchLost, s.batchesLost, t.last.batchLost)
+        add(t.latencyLost, s.latenciesLost, t.last.latencyLost)
+        timers[i].last = (max(s.batchesLost, t.last.batchLost), max(s.latenciesLost, t.last.latencyLost))
     }
 
     /// Counts only grow; a read that raced with a worker never goes back, so a smaller value is

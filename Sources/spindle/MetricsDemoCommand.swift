@@ -45,9 +45,16 @@ struct MetricsDemoCommand: AsyncParsableCommand {
         let engine = try builder.start()
 
         let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // Batches and queueing here take microseconds: buckets from 1 µs to 100 ms.
+        let buckets: [Duration] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 100_000].map {
+            .microseconds($0)
+        }
+        factory.durationHistogramBuckets = [
+            "spindle_batch_duration_seconds": buckets, "spindle_queue_latency_seconds": buckets,
+        ]
         let metrics = EngineMetrics(
-            engine: engine, interval: .milliseconds(intervalMs),
-            factory: PrometheusMetricsFactory(registry: registry))
+            engine: engine, interval: .milliseconds(intervalMs), timers: .standard, factory: factory)
         let sampler = Task { await metrics.run() }
         var rejected = 0
         for i in 0..<events {

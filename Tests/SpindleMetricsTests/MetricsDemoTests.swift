@@ -42,5 +42,14 @@ struct MetricsDemoTests {
         #expect(total("events_failed_total") > 0)  // the demo's handler throws for one event in 100
         #expect(text.contains("# TYPE spindle_lane_depth gauge"))
         #expect(text.contains("spindle_events_handled_total{worker=\"0\",lane=\"critical\"}"))
+        // The demo turns the timers on: every batch timed is recorded or counted lost, and no more
+        // batches are timed than the workers ran (a round already under way when timing came on
+        // is not timed).
+        let lostBatches = text.split(separator: "\n")
+            .filter { $0.hasPrefix("spindle_timer_durations_lost_total{") && $0.contains("timer=\"batch\"") }
+            .compactMap { $0.split(separator: " ").last.flatMap { Int($0) } }.reduce(0, +)
+        let timed = total("batch_duration_seconds_count") + lostBatches
+        #expect(timed > 0 && timed <= total("worker_batches_total"), "\(timed) timed batches")
+        #expect(total("queue_latency_seconds_count") > 0)
     }
 }
