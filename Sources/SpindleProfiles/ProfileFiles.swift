@@ -75,10 +75,15 @@ public enum ProfileFiles {
         try ProfileSource.parse(toml: toml, name: name).encode(name: name)
     }
 
+    /// Compiles TOML source bytes (a file's, not repaired: bytes that are not UTF-8 are refused
+    /// with their line and column).
+    public static func compile(tomlBytes: [UInt8], name: String) throws(SpindleError) -> [UInt8] {
+        try ProfileSource.parse(toml: tomlBytes, name: name).encode(name: name)
+    }
+
     /// `spindle profile compile IN.toml -o OUT.spindle`.
     public static func compile(input: String, output: String) throws(SpindleError) {
-        let text = String(decoding: try read(input), as: UTF8.self)
-        try writeAtomically(try compile(toml: text, name: input), to: output)
+        try writeAtomically(try compile(tomlBytes: try read(input), name: input), to: output)
     }
 
     /// Canonical TOML of profile bytes: documented keys only, so `compile(inspect(x)) == x`.
