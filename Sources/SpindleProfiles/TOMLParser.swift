@@ -32,6 +32,9 @@ enum TOMLValue: Equatable {
         }
     }
 
+    /// "an integer", "a string".
+    var aTypeName: String { (typeName.first == "i" || typeName.first == "a" ? "an " : "a ") + typeName }
+
     /// The value written back as (one-line) TOML, for messages: `[1, 2]`, `{ name = "a" }`.
     var rendered: String {
         switch self {
@@ -164,7 +167,6 @@ struct TOMLParser {
         }
         if b.starts(with: [0xEF, 0xBB, 0xBF]) { start = 3 }
         i = start
-        try validateUTF8()
         let root = Builder(.header)
         var current = root
         var depth = 0
@@ -251,7 +253,7 @@ struct TOMLParser {
                 }
                 t = list.items[list.items.count - 1]
             case .value(let v, let first):
-                throw fail(at: header, "expected a table for `\(Self.showKey(part.name))`, saw a \(v.typeName) set at line \(line(of: first)) (a value is never extended)")
+                throw fail(at: header, "expected a table for `\(Self.showKey(part.name))`, saw \(v.aTypeName) set at line \(line(of: first)) (a value is never extended)")
             }
         }
         return t
@@ -278,7 +280,7 @@ struct TOMLParser {
             case .table(let existing, _) where existing.origin == .dotted:
                 t = existing
             case let slot?:
-                let what = if case .value(let v, _) = slot { "a \(v.typeName)" } else { "a table defined elsewhere" }
+                let what = if case .value(let v, _) = slot { v.aTypeName } else { "a table defined elsewhere" }
                 throw fail(at: part.at, "expected a new key or a table of dotted keys for `\(Self.showKey(part.name))`, saw \(what) (first at line \(line(of: slot.at)))")
             }
         }
@@ -434,6 +436,10 @@ struct TOMLParser {
             k += 1
         }
         let end = token.endIndex
+        let isHex: (UInt8) -> Bool = { Self.digitValue($0, radix: 16) != nil }
+        for j in token.indices where b[j] == .underscore {
+            guard j > from, j + 1 < end, isHex(b[j - 1]), isHex(b[j + 1]) else { throw bad("an underscore only between two digits") }
+        }
         // 0x, 0o, 0b
         if k + 1 < end, b[k] == 0x30, b[k + 1] == 0x78 || b[k + 1] == 0x6F || b[k + 1] == 0x62 {
             let radix: UInt64 = b[k + 1] == 0x78 ? 16 : b[k + 1] == 0x6F ? 8 : 2
@@ -599,8 +605,9 @@ struct TOMLParser {
         if (c < 0x20 && c != .tab) || c == 0x7F {
             throw fail("expected text or an escape such as \\u0001 (no control characters in a string)")
         }
-        out.append(c)
-        i += 1
+        guard let n = utf8Length(i) else { throw notUTF8(i) }
+        out.append(contentsOf: b[i..<i + n])
+        i += n
     }
 
     /// At a quote inside a multi-line string: up to two quotes may stand right before the closing
@@ -715,40 +722,38 @@ struct TOMLParser {
             let c = b[i]
             if c == .cr, i + 1 < b.count, b[i + 1] == .lf { return }
             if (c < 0x20 && c != .tab) || c == 0x7F { throw fail("expected text in a comment (no control characters)") }
-            i += 1
+            guard let n = utf8Length(i) else { throw notUTF8(i) }
+            i += n
         }
     }
 
     // MARK: UTF-8 and positions
 
-    /// The whole text must be UTF-8: no overlong forms, surrogates or values past U+10FFFF.
-    private func validateUTF8() throws(TOMLError) {
-        var k = start
-        while k < b.count {
-            let c = b[k]
-            if c < 0x80 {
-                k += 1
-                continue
-            }
-            let n: Int, low: UInt32
-            var v: UInt32
-            if c & 0xE0 == 0xC0 {
-                (n, low, v) = (2, 0x80, UInt32(c & 0x1F))
-            } else if c & 0xF0 == 0xE0 {
-                (n, low, v) = (3, 0x800, UInt32(c & 0x0F))
-            } else if c & 0xF8 == 0xF0 {
-                (n, low, v) = (4, 0x10000, UInt32(c & 0x07))
-            } else {
-                throw notUTF8(k)
-            }
-            guard k + n <= b.count else { throw notUTF8(k) }
-            for m in 1..<n {
-                guard b[k + m] & 0xC0 == 0x80 else { throw notUTF8(k) }
-                v = v << 6 | UInt32(b[k + m] & 0x3F)
-            }
-            guard v >= low, v <= 0x10FFFF, !(0xD800...0xDFFF).contains(v) else { throw notUTF8(k) }
-            k += n
+    /// The length of the UTF-8 sequence at `k`, nil when it is not UTF-8 (a stray or missing
+    /// continuation byte, an overlong form, a surrogate, a value past U+10FFFF). Text is checked
+    /// where it may hold non-ASCII characters (strings, comments); anywhere else such a character
+    /// is an error already, and ``seen(_:)`` names the byte when it is not UTF-8.
+    private func utf8Length(_ k: Int) -> Int? {
+        let c = b[k]
+        if c < 0x80 { return 1 }
+        let n: Int, low: UInt32
+        var v: UInt32
+        if c & 0xE0 == 0xC0 {
+            (n, low, v) = (2, 0x80, UInt32(c & 0x1F))
+        } else if c & 0xF0 == 0xE0 {
+            (n, low, v) = (3, 0x800, UInt32(c & 0x0F))
+        } else if c & 0xF8 == 0xF0 {
+            (n, low, v) = (4, 0x10000, UInt32(c & 0x07))
+        } else {
+            return nil
         }
+        guard k + n <= b.count else { return nil }
+        for m in 1..<n {
+            guard b[k + m] & 0xC0 == 0x80 else { return nil }
+            v = v << 6 | UInt32(b[k + m] & 0x3F)
+        }
+        guard v >= low, v <= 0x10FFFF, !(0xD800...0xDFFF).contains(v) else { return nil }
+        return n
     }
 
     private func notUTF8(_ k: Int) -> TOMLError {
@@ -762,8 +767,7 @@ struct TOMLParser {
         let c = b[k]
         if c == .lf || (c == .cr && k + 1 < b.count && b[k + 1] == .lf) { return "the end of the line" }
         if c >= 0x20 && c < 0x7F { return "'\(Character(Unicode.Scalar(c)))'" }
-        var n = 1
-        while k + n < b.count, n < 4, b[k + n] & 0xC0 == 0x80 { n += 1 }
+        guard let n = utf8Length(k) else { return "the byte 0x\(String(c, radix: 16, uppercase: true)) (not UTF-8)" }
         let v = String(decoding: b[k..<k + n], as: UTF8.self).unicodeScalars.first?.value ?? UInt32(c)
         let hex = String(v, radix: 16, uppercase: true)
         return "U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
