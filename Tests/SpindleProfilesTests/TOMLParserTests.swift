@@ -1,3 +1,4 @@
+import Foundation
 import Spindle
 import Testing
 
@@ -375,6 +376,28 @@ struct TOMLParserTests {
                 b[i] = byte
                 check(b)
             }
+        }
+    }
+
+    // MARK: Fuzz corpus
+
+    /// Every case of this suite up to the fuzzer's `-max_len` (4,096 bytes) is a seed of the TOML
+    /// fuzzer's corpus (`Fuzz/corpus-toml/spec-…`): the grammar the fuzzer starts from.
+    @Test("the TOML fuzz corpus holds every case of this suite")
+    func fuzzCorpusIsCurrent() throws {
+        var files: [(String, [UInt8])] = []
+        func slug(_ name: String) -> String {
+            String(name.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "-" })
+        }
+        for c in Self.valid { files.append(("spec-valid-" + slug(c.name), Array(c.text.utf8))) }
+        for c in Self.invalid where c.bytes.count <= 4096 { files.append(("spec-invalid-" + slug(c.name), c.bytes)) }
+        let dir = Support.repo + "/Fuzz/corpus-toml"
+        let write = ProcessInfo.processInfo.environment["SPINDLE_WRITE_CORPUS"] != nil
+        for (name, bytes) in files {
+            let path = dir + "/" + name
+            if write { try ProfileFiles.writeAtomically(bytes, to: path) }
+            let stored = try? ProfileFiles.read(path)
+            #expect(stored == bytes, "\(path) is stale: run SPINDLE_WRITE_CORPUS=1 swift test --filter fuzzCorpusIsCurrent")
         }
     }
 
