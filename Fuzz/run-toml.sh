@@ -9,7 +9,8 @@
 #                                    (release build; MAX_TIME=S stops it after S seconds)
 #   Fuzz/run-toml.sh --long S        the same, bounded by S seconds instead of a count
 #   Fuzz/run-toml.sh --coverage S    fuzz S seconds with coverage instrumentation, then print line
-#                                    coverage of Sources/SpindleProfiles (llvm-cov)
+#                                    coverage of Sources/SpindleProfiles (llvm-cov); CORPUS=DIR adds
+#                                    DIR's inputs first (e.g. the long run's .build-fuzz-toml/corpus-long)
 #
 # Exits non-zero on a crash, a sanitizer report or a broken property (see FuzzTOML.swift). The
 # fuzzer flags are given here on the command line, never in a manifest: no product target has them.
@@ -54,6 +55,7 @@ case "$mode" in
       -Xswiftc -profile-coverage-mapping -Xlinker "$driver" -Xlinker -lstdc++ \
       >"$cov/build.log" 2>&1 || { cat "$cov/build.log"; exit 1; }
     work="$cov/corpus"; mkdir -p "$work"; cp -n "$here/corpus-toml/"* "$work/" 2>/dev/null || true
+    if [ -n "${CORPUS:-}" ]; then cp -n "$CORPUS"/* "$work/" 2>/dev/null || true; fi
     LLVM_PROFILE_FILE="$cov/fuzz.profraw" "$cov/debug/fuzz-toml" -max_total_time="$secs" -max_len=4096 "$work" 2>"$cov/run.log" || true
     LLVM_PROFILE_FILE="$cov/fuzz.profraw" "$cov/debug/fuzz-toml" -runs=0 "$work" 2>>"$cov/run.log"
     "$bindir/llvm-profdata" merge -sparse "$cov/fuzz.profraw" -o "$cov/fuzz.profdata"
