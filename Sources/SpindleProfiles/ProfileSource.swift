@@ -33,9 +33,10 @@ public struct ProfileSource {
     public static func parse(toml bytes: [UInt8], name: String) throws(SpindleError) -> ProfileSource {
         let root: TOMLTable
         do { root = try TOMLParser.parse(bytes) } catch {
+            let fix = bytes.count > TOMLParser.maxBytes ? "check the path (a profile source is a few kilobytes)" : "correct the TOML syntax"
             throw SpindleError(
                 .invalidProfile,
-                "\(name): line \(error.line), column \(error.column): \(TOMLTableReader.oneLine(error.message, limit: 200)); fix: correct the TOML syntax")
+                "\(name): line \(error.line), column \(error.column): \(TOMLTableReader.oneLine(error.message, limit: 200)); fix: \(fix)")
         }
         let top = TOMLTableReader(table: root, section: "(top level)", prefix: "", file: name)
         try top.rejectUnknownKeys(TOMLSchema.topLevel)

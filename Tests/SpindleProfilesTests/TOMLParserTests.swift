@@ -417,6 +417,18 @@ struct TOMLParserTests {
         }
     }
 
+    @Test("a source that never ends (/dev/zero) is refused after 1 MiB, not read forever")
+    func endlessSource() throws {
+        let out = FileManager.default.temporaryDirectory.path + "/endless-\(getpid()).spindle"
+        do {
+            try ProfileFiles.compile(input: "/dev/zero", output: out)
+            Issue.record("accepted")
+        } catch {
+            #expect(error.message == "/dev/zero: line 1, column 1: expected at most 1048576 bytes (1 MiB), saw 1048577 bytes; fix: check the path (a profile source is a few kilobytes)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+
     @Test("a file that is not UTF-8 is refused with the byte's position, not repaired")
     func notUTF8ThroughTheCompiler() throws {
         var bytes = Array(Support.baseTOML.utf8)
