@@ -417,6 +417,16 @@ struct TOMLParserTests {
         }
     }
 
+    /// Found by the TOML fuzzer's long run (Fuzz/corpus-toml/regression-host-without-model-round-trip).
+    @Test("a [host] with only wake_ns and cache sizes survives inspect → compile byte for byte")
+    func hostWithoutModelRoundTrips() throws {
+        let bytes = try ProfileFiles.read(Support.repo + "/Fuzz/corpus-toml/regression-host-without-model-round-trip")
+        let compiled = try ProfileFiles.compile(tomlBytes: bytes, name: "h.toml")
+        let shown = try ProfileFiles.inspect(bytes: compiled, name: "h.spindle")
+        #expect(shown.contains("wake_ns = 21001"))
+        #expect(try ProfileFiles.compile(toml: shown, name: "inspected.toml") == compiled)
+    }
+
     @Test("a source that never ends (/dev/zero) is refused after 1 MiB, not read forever")
     func endlessSource() throws {
         let out = FileManager.default.temporaryDirectory.path + "/endless-\(getpid()).spindle"
