@@ -25,7 +25,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
-        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         // `swift package generate-documentation` (scripts/docs-check.sh); a plugin, linked into nothing.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
@@ -70,11 +69,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // TOML source <-> binary profile, host detection, diff (the operator's tools).
-        .target(
-            name: "SpindleProfiles",
-            dependencies: ["Spindle", "CSpindle", .product(name: "TOMLKit", package: "TOMLKit")]
-        ),
+        // TOML source <-> binary profile, host detection, diff (the operator's tools). Its TOML
+        // parser is its own (TOMLParser.swift, pure Swift): no C++ parser reads outside bytes.
+        .target(name: "SpindleProfiles", dependencies: ["Spindle", "CSpindle"]),
         // A deterministic engine for users' handler tests: the real core on the test's thread, a
         // manual clock (CSupport/manual.c behind Spindle's `Testing` SPI).
         .target(name: "SpindleTesting", dependencies: ["Spindle"]),

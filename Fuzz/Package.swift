@@ -8,7 +8,7 @@ let package = Package(
     name: "SpindleFuzz",
     dependencies: [.package(name: "Spindle", path: "..")],
     targets: [
-        // libFuzzer's LLVMFuzzerTestOneInput over the TOML profile compiler (TOMLKit underneath).
+        // libFuzzer's LLVMFuzzerTestOneInput over the TOML profile compiler (our own TOML parser, pure Swift).
         .executableTarget(
             name: "fuzz-toml",
             dependencies: [.product(name: "SpindleProfiles", package: "Spindle"), .product(name: "Spindle", package: "Spindle")]

@@ -30,6 +30,6 @@ public enum ProfileDiff {
     public static func load(_ path: String) throws(SpindleError) -> ProfileSource {
         let bytes = try ProfileFiles.read(path)
         if bytes.starts(with: Array("SPNDLPRF".utf8)) { return try ProfileSource.decode(bytes, name: path).0 }
-        return try ProfileSource.parse(toml: String(decoding: bytes, as: UTF8.self), name: path)
+        return try ProfileSource.parse(toml: bytes, name: path)
     }
 }

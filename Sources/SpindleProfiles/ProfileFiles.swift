@@ -9,8 +9,9 @@ import Spindle
 /// The operator's tools on files: compile, inspect, validate, diff. Each throws
 /// `SpindleError` with code `SpindleError.Code.invalidProfile` and one line.
 public enum ProfileFiles {
-    /// Reads a whole file.
-    public static func read(_ path: String) throws(SpindleError) -> [UInt8] {
+    /// Reads a whole file, or its first `limit` bytes when it is longer (a file that never ends,
+    /// such as `/dev/zero`, does not grow memory without bound: the caller refuses what is too long).
+    public static func read(_ path: String, limit: Int = 16 << 20) throws(SpindleError) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw SpindleError(.invalidProfile, "\(path): cannot open: \(String(cString: strerror(errno))); fix: check the path") }
         defer { close(fd) }
@@ -23,7 +24,8 @@ public enum ProfileFiles {
                 throw SpindleError(.invalidProfile, "\(path): cannot read: \(String(cString: strerror(errno))); fix: check the file")
             }
             if n == 0 { return out }
-            out += chunk.prefix(n)
+            out += chunk.prefix(min(n, limit - out.count))
+            if out.count >= limit { return out }
         }
     }
 
@@ -75,10 +77,16 @@ public enum ProfileFiles {
         try ProfileSource.parse(toml: toml, name: name).encode(name: name)
     }
 
+    /// Compiles TOML source bytes (a file's, not repaired: bytes that are not UTF-8 are refused
+    /// with their line and column).
+    public static func compile(tomlBytes: [UInt8], name: String) throws(SpindleError) -> [UInt8] {
+        try ProfileSource.parse(toml: tomlBytes, name: name).encode(name: name)
+    }
+
     /// `spindle profile compile IN.toml -o OUT.spindle`.
     public static func compile(input: String, output: String) throws(SpindleError) {
-        let text = String(decoding: try read(input), as: UTF8.self)
-        try writeAtomically(try compile(toml: text, name: input), to: output)
+        // One byte past the parser's bound is enough for it to refuse a source that is too long.
+        try writeAtomically(try compile(tomlBytes: try read(input, limit: TOMLParser.maxBytes + 1), name: input), to: output)
     }
 
     /// Canonical TOML of profile bytes: documented keys only, so `compile(inspect(x)) == x`.

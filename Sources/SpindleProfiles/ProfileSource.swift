@@ -1,6 +1,5 @@
 import CSpindle
 import Spindle
-import TOMLKit
 
 /// A profile as the operator edits it: the engine configuration (every bit of `sp_config`) and
 /// the host facts `detect` recorded. Parsed strictly from TOML, encoded to the binary format,
@@ -26,15 +25,18 @@ public struct ProfileSource {
     /// suggestion, a wrong type names the key; ranges are left to the loader's checks, which
     /// ``encode(name:)`` runs. `name` stands for the file in messages.
     public static func parse(toml text: String, name: String) throws(SpindleError) -> ProfileSource {
+        try parse(toml: Array(text.utf8), name: name)
+    }
+
+    /// Parses TOML source bytes as the text form does; bytes that are not
+    /// UTF-8 are refused with their line and column (a file is read this way, never repaired).
+    public static func parse(toml bytes: [UInt8], name: String) throws(SpindleError) -> ProfileSource {
         let root: TOMLTable
-        try TOMLPrecheck.check(text, name: name)  // what the parser underneath asserts on
-        do { root = try TOMLTable(string: text) } catch let e as TOMLParseError {
+        do { root = try TOMLParser.parse(bytes) } catch {
+            let fix = bytes.count > TOMLParser.maxBytes ? "check the path (a profile source is a few kilobytes)" : "correct the TOML syntax"
             throw SpindleError(
                 .invalidProfile,
-                "\(name): line \(e.source.begin.line), column \(e.source.begin.column): \(TOMLTableReader.oneLine(e.description, limit: 200)); fix: correct the TOML syntax"
-            )
-        } catch {
-            throw SpindleError(.invalidProfile, "\(name): \(TOMLTableReader.oneLine("\(error)", limit: 200)); fix: correct the TOML syntax")
+                "\(name): line \(error.line), column \(error.column): \(TOMLTableReader.oneLine(error.message, limit: 200)); fix: \(fix)")
         }
         let top = TOMLTableReader(table: root, section: "(top level)", prefix: "", file: name)
         try top.rejectUnknownKeys(TOMLSchema.topLevel)
@@ -118,7 +120,7 @@ public struct ProfileSource {
         var r = reader
         // A lane is named by its name in every message once it has a valid one (an unknown key
         // included); by its index only when the name is missing or invalid.
-        if let v = r.table["name"], v.type == .string, let name = v.string, isLaneName(name) {
+        if let name = r.table["name"]?.string, isLaneName(name) {
             r.prefix = "lanes.\(name)."
         }
         try r.rejectUnknownKeys(TOMLSchema.lane)
@@ -172,7 +174,7 @@ public struct ProfileSource {
         }
         if let lists = try r.array("numa_node_cpus", example: "[\"0-3\", \"4-7\"]") {
             for (i, v) in lists.enumerated() {
-                guard v.type == .string, let text = v.string, let cpus = CPUList.parse(text), !cpus.isEmpty else {
+                guard let text = v.string, let cpus = CPUList.parse(text), !cpus.isEmpty else {
                     throw r.error("numa_node_cpus[\(i)]", TOMLTableReader.show(v), rule: "a non-empty CPU list string like \"0-3,8\"", fix: "copy /sys/devices/system/node/node\(i)/cpulist")
                 }
                 h.nodeCPUs.append(cpus)
@@ -190,7 +192,7 @@ public struct ProfileSource {
                 throw r.error("numa_distances", "\(rows.count) rows", rule: "one row per node (\(h.nodeCPUs.count))", fix: "copy /sys/devices/system/node/node*/distance")
             }
             for (i, row) in rows.enumerated() {
-                guard let a = row.array, a.count == h.nodeCPUs.count, a.allSatisfy({ $0.type == .int }) else {
+                guard let a = row.array, a.count == h.nodeCPUs.count, a.allSatisfy({ $0.int != nil }) else {
                     throw r.error("numa_distances[\(i)]", TOMLTableReader.show(row), rule: "\(h.nodeCPUs.count) integers", fix: "copy /sys/devices/system/node/node\(i)/distance")
                 }
                 h.distances.append(a.map { $0.int ?? 0 })

@@ -1,5 +1,4 @@
 import Spindle
-import TOMLKit
 
 /// The documented keys of the TOML source, and strict typed reads that name the key on error.
 enum TOMLSchema {
@@ -79,12 +78,6 @@ struct TOMLTableReader {
     }
 
     func rejectUnknownKeys(_ documented: [String]) throws(SpindleError) {
-        // TOMLKit 0.6's `keys` (and its iterator, built on it) leaks the C array of key copies it
-        // gets from toml++ on every call (found by LeakSanitizer under the TOML fuzzer): count the
-        // documented keys instead, and list the keys only when one is unknown (a refusal, once).
-        // (TOMLKit leaks elsewhere too — ~4.7 KB per parse remain: docs/reliability.md.)
-        let present = documented.reduce(0) { $0 + (table[$1] != nil ? 1 : 0) }
-        if present == table.count { return }
         for key in table.keys.sorted() where !documented.contains(key) {
             let value = TOMLTableReader.show(table[key]!)
             if let s = TOMLSchema.suggestion(for: key, among: documented) {
@@ -96,16 +89,14 @@ struct TOMLTableReader {
         }
     }
 
-    static func show(_ v: TOMLValueConvertible) -> String {
-        switch v.type {
-        case .string: return "\"\(v.string ?? "")\""
-        case .table: return "(a table)"
-        default: return v.debugDescription.trimmingCharacters(in: " \n")
-        }
+    /// A value from the file for a message: as written in TOML, a table as "(a table)".
+    static func show(_ v: TOMLValue) -> String {
+        if case .table = v { return "(a table)" }
+        return v.rendered
     }
 
-    func typeError(_ key: String, _ v: TOMLValueConvertible, _ want: String, example: String) -> SpindleError {
-        error(key, TOMLTableReader.show(v), rule: "\(want), not \(v.type)", fix: "write \(key) = \(example)")
+    func typeError(_ key: String, _ v: TOMLValue, _ want: String, example: String) -> SpindleError {
+        error(key, TOMLTableReader.show(v), rule: "\(want), not \(v.typeName)", fix: "write \(key) = \(example)")
     }
 
     func missing(_ key: String, rule: String, example: String) -> SpindleError {
@@ -114,7 +105,7 @@ struct TOMLTableReader {
 
     func int(_ key: String, example: String, max: Int = Int.max) throws(SpindleError) -> Int? {
         guard let v = table[key] else { return nil }
-        guard v.type == .int, let i = v.int else { throw typeError(key, v, "an integer", example: example) }
+        guard let i = v.int else { throw typeError(key, v, "an integer", example: example) }
         guard i >= 0 else { throw error(key, "\(i)", rule: "a non-negative integer", fix: "write \(key) = \(example)") }
         guard i <= max else { throw error(key, "\(i)", rule: "at most \(max)", fix: "write \(key) = \(example)") }
         return i
@@ -122,13 +113,13 @@ struct TOMLTableReader {
 
     func bool(_ key: String) throws(SpindleError) -> Bool? {
         guard let v = table[key] else { return nil }
-        guard v.type == .bool, let b = v.bool else { throw typeError(key, v, "true or false", example: "true") }
+        guard let b = v.bool else { throw typeError(key, v, "true or false", example: "true") }
         return b
     }
 
     func string(_ key: String, example: String) throws(SpindleError) -> String? {
         guard let v = table[key] else { return nil }
-        guard v.type == .string, let s = v.string else { throw typeError(key, v, "a string", example: example) }
+        guard let s = v.string else { throw typeError(key, v, "a string", example: example) }
         return s
     }
 
@@ -143,9 +134,9 @@ struct TOMLTableReader {
         return s
     }
 
-    func array(_ key: String, example: String) throws(SpindleError) -> TOMLArray? {
+    func array(_ key: String, example: String) throws(SpindleError) -> [TOMLValue]? {
         guard let v = table[key] else { return nil }
-        guard v.type == .array, let a = v.array else { throw typeError(key, v, "an array", example: example) }
+        guard let a = v.array else { throw typeError(key, v, "an array", example: example) }
         return a
     }
 
@@ -153,7 +144,7 @@ struct TOMLTableReader {
         guard let a = try array(key, example: example) else { return nil }
         var out: [Int] = []
         for (i, v) in a.enumerated() {
-            guard v.type == .int, let n = v.int, n >= 0 else {
+            guard let n = v.int, n >= 0 else {
                 throw error(
                     "\(key)[\(i)]", TOMLTableReader.show(v), rule: "a non-negative integer",
                     fix: "write \(key) = \(example)")

@@ -136,7 +136,7 @@ enum BrokenCases {
         tomlEdit("lane name too long", "\"critical\"", "\"critical-lane-with-a-very-long-name\"")
         tomlEdit("unknown io_uring feature", "[\"msg_ring\"]", "[\"msgring\"]")
         toml("TOML syntax error", "[engine\ncpus = [0]")
-        // Found by the TOML fuzzer: table headers the parser underneath asserted on (TOMLPrecheck).
+        // Found by the TOML fuzzer: table headers TOMLKit's toml++ asserted on (now our parser's errors).
         toml("table header starting with a non-ASCII character", "[engine]\ncpus = [0]\n[\u{E9}]\n")
         toml("table header starting with bytes that are not UTF-8", String(decoding: [0x5B, 0xFF] as [UInt8], as: UTF8.self))
         toml("array-of-tables header starting with a control character", "[[ \u{1}]]\n")

@@ -24,10 +24,10 @@ struct FuzzTOML {
     /// broken property — stops the fuzzer (`fatalError` is a crash to libFuzzer).
     static func one(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
         let bytes = size == 0 ? [] : Array(UnsafeBufferPointer(start: data, count: size))
-        let text = String(decoding: bytes, as: UTF8.self)
         let compiled: [UInt8]
         do {
-            compiled = try ProfileFiles.compile(toml: text, name: "fuzz.toml")
+            // The bytes as a file gives them (not repaired to UTF-8 first): the parser sees all.
+            compiled = try ProfileFiles.compile(tomlBytes: bytes, name: "fuzz.toml")
         } catch {
             let m = error.message
             if m.isEmpty || m.contains("\n") { fatalError("refusal is not one line: \(m.debugDescription)") }
