@@ -33,6 +33,7 @@ public final class Engine: Sendable {
         if sp_engine_shutdown(handle, sp_now_ns()) == SP_OK.rawValue {
             core.afterShutdown()
             sp_engine_destroy(handle)
+            core.jobs?.releaseExecutors()
         }
     }
 

@@ -40,8 +40,11 @@ final class ExecutorTable: @unchecked Sendable {
     /// `[worker * laneCount + lane]`, then the priority executors `[workerCount * laneCount + worker]`.
     /// Unretained: the engine's core holds them (`executors`).
     private var table: UnsafeMutablePointer<Unmanaged<WorkerExecutor>>?
-    /// The strong references (the engine's core holds this table, and so them).
-    private(set) var executors: [WorkerExecutor] = []
+    /// The strong references while the engine lives (the engine's core holds this table, and so
+    /// them); weak ones after (`releaseExecutors`). Locked: read on slow paths only (an engine's
+    /// `executor(worker:lane:)`, overflow and fallback jobs), written at install and release.
+    private let refs = Locked<(strong: [WorkerExecutor], weak: [WeakExecutor])>(([], []))
+    struct WeakExecutor { weak var executor: WorkerExecutor? }
     let overflow: [JobOverflow]
     /// One serial queue per worker for jobs that arrive after its thread exited.
     let fallback: [DispatchQueue]
@@ -73,11 +76,29 @@ final class ExecutorTable: @unchecked Sendable {
         let t = UnsafeMutablePointer<Unmanaged<WorkerExecutor>>.allocate(capacity: all.count)
         for (i, e) in all.enumerated() { (t + i).initialize(to: .passUnretained(e)) }
         table = t
-        executors = all
+        refs.withLock { $0.strong = all }
+    }
+
+    /// After the C engine is destroyed (`Engine.deinit`): drops the table's strong references, so
+    /// the table ↔ executor cycle (each executor holds its table) does not outlive the engine.
+    /// An executor a caller still holds keeps the table alive and runs its jobs on the fallback.
+    func releaseExecutors() {
+        refs.withLock { r in
+            r.weak = r.strong.map { WeakExecutor(executor: $0) }
+            r.strong = []
+        }
     }
 
     func executor(worker: Int, lane: Int?) -> WorkerExecutor {
-        executors[lane.map { worker * laneCount + $0 } ?? workerCount * laneCount + worker]
+        let i = lane.map { worker * laneCount + $0 } ?? workerCount * laneCount + worker
+        return refs.withLock { r in
+            if !r.strong.isEmpty { return r.strong[i] }
+            // After the engine: only an executor someone still holds can be submitting.
+            guard let e = r.weak[i].executor else {
+                preconditionFailure("a job for worker \(worker)'s executor after its engine and that executor were freed")
+            }
+            return e
+        }
     }
 
     /// The hot path: one slot into the lane. Anything but success takes the slow path.

@@ -126,6 +126,26 @@ extension EngineSuites {
             #expect(viaActor == Place(cpu: cpu1, worker: 1))
         }
 
+        /// The executors do not outlive their engine: each holds its table and the table held
+        /// them, a cycle that leaked every executor and fallback queue of every engine (found by
+        /// LeakSanitizer). Once the engine is gone, a weak reference to one of its executors is nil;
+        /// an executor a caller keeps still works, on the fallback.
+        @Test func executorsAreFreedWithTheirEngine() throws {
+            weak var gone: WorkerExecutor?
+            var kept: WorkerExecutor?
+            do {
+                let engine = try Engine.Builder(configuration: Self.two).start()
+                gone = try engine.executor(worker: WorkerID(1), lane: Lane(index: 1))
+                kept = try engine.executor(worker: WorkerID(0), lane: Lane(index: 0))
+                #expect(gone != nil)
+                _ = engine.stop()
+            }
+            #expect(gone == nil, "an executor outlived its engine (a reference cycle)")
+            let survivor = kept!
+            let ran = try awaitResult { await withTaskExecutorPreference(survivor) { true } }
+            #expect(ran, "a kept executor ran nothing after its engine was freed")
+        }
+
         /// A job on `critical` overtakes a bulk backlog of 1000 events queued before it: it runs
         /// after at most the batch in progress (max batch 32), not after the backlog.
         @Test func aCriticalJobOvertakesABulkBacklog() throws {
