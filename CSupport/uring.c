@@ -202,9 +202,12 @@ static int sp_uring_tag_lane(sp_worker *w, uint64_t tag) {
  * it full): then, or when it finds the lane full itself, it is kept in the stash, its lane marked
  * blocked. Returns the events delivered, or -1 when it had to be kept and the stash is full. */
 static int sp_uring_take(sp_uring *u, sp_worker *w, uint64_t tag, int32_t res, uint32_t flags, uint32_t *blocked) {
-    int lane = sp_uring_tag_lane(w, tag);
+    /* The lane is looked up only when some lane is blocked or this one was refused: the common
+     * reap (no full lane) does one lookup per completion, in sp_uring_io_complete. */
+    int lane = *blocked ? sp_uring_tag_lane(w, tag) : -1;
     int r = lane >= 0 && (*blocked >> lane & 1u) ? -1 : sp_uring_io_complete(w, tag, res, flags);
     if (r >= 0) return r;
+    if (lane < 0) lane = sp_uring_tag_lane(w, tag);
     if (lane >= 0) *blocked |= 1u << lane;
     if (u->stash_len == u->stash_cap) return -1;
     u->stash[u->stash_len++] = (struct sp_cqe_copy){tag, res, flags};
