@@ -56,13 +56,7 @@ extension Engine.Builder {
         fd: Int32, for events: PollEvents = .readable, lane: Lane, on destination: Destination = .worker(WorkerID(0)),
         handler: @escaping @Sendable (Readiness, borrowing WorkerContext) throws -> Void
     ) throws(SpindleError) -> SourceHandle {
-        guard fd >= 0, !events.intersection([.readable, .writable, .priority]).isEmpty else {
-            throw SpindleError(.invalidConfiguration, "watch fd \(fd) for \(events.rawValue): rule an open fd and at least one of readable, writable, priority")
-        }
-        var spec = sp_source_spec()
-        spec.kind = SP_SOURCE_FD.rawValue
-        spec.fd = fd
-        spec.events = events.rawValue
+        let spec = try sp_source_spec._fdWatch(fd, events)
         return try _source(spec, lane: lane, on: destination, label: "fd \(fd)", Readiness.init, handler)
     }
 
@@ -143,11 +137,26 @@ extension Engine.Builder {
 struct _IOSlot: InlineEvent {}
 
 extension Duration {
-    /// Whole nanoseconds, clamped to 0...UInt64.max.
-    var _clampedNanoseconds: UInt64 {
+    /// Whole nanoseconds, clamped to 0...UInt64.max (also the test engine's clock step).
+    package var _clampedNanoseconds: UInt64 {
         let (s, a) = components
         if s < 0 { return 0 }
         let (ns, over) = UInt64(s).multipliedReportingOverflow(by: 1_000_000_000)
         return over ? .max : ns &+ UInt64(a / 1_000_000_000)
+    }
+}
+
+extension sp_source_spec {
+    /// The spec of an fd watch (the builder's and a handler's), or the one-line refusal.
+    static func _fdWatch(_ fd: Int32, _ events: PollEvents, tag: UInt64 = 0) throws(SpindleError) -> sp_source_spec {
+        guard fd >= 0, !events.intersection([.readable, .writable, .priority]).isEmpty else {
+            throw SpindleError(.invalidConfiguration, "watch fd \(fd) for \(events.rawValue): rule an open fd and at least one of readable, writable, priority")
+        }
+        var spec = sp_source_spec()
+        spec.kind = SP_SOURCE_FD.rawValue
+        spec.fd = fd
+        spec.events = events.rawValue
+        spec.tag = tag
+        return spec
     }
 }

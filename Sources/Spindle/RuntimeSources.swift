@@ -96,14 +96,7 @@ extension WorkerContext {
     public func watch(fd: Int32, for events: PollEvents = .readable, as kind: WatchKind, tag: UInt64 = 0)
         throws(SpindleError) -> SourceID
     {
-        guard fd >= 0, !events.intersection([.readable, .writable, .priority]).isEmpty else {
-            throw SpindleError(.invalidConfiguration, "watch fd \(fd) for \(events.rawValue): rule an open fd and at least one of readable, writable, priority")
-        }
-        var spec = sp_source_spec()
-        spec.kind = SP_SOURCE_FD.rawValue
-        spec.fd = fd
-        spec.events = events.rawValue
-        spec.tag = tag
+        var spec = try sp_source_spec._fdWatch(fd, events, tag: tag)
         return try _addSource(&spec, lane: kind.lane, handlerKind: kind.index, what: "watch fd \(fd)")
     }
 

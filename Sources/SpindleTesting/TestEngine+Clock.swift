@@ -33,7 +33,7 @@ extension TestEngine {
     ///   time advanced, or handlers that keep posting).
     public func advance(by duration: Duration, maxSteps: Int = 1_000_000) throws(TestEngineError) {
         precondition(duration >= .zero, "advance(by: \(duration)): the test clock never moves back")
-        let target = engine._manualNow &+ duration._testNanoseconds
+        let target = engine._manualNow &+ duration._clampedNanoseconds
         var budget = max(1, maxSteps)
         func settle() throws(TestEngineError) {
             while true {
@@ -59,16 +59,6 @@ extension TestEngine {
     /// deadlines it missed folded into `TimerEvent.coalesced` (never a burst).
     public func moveClock(by duration: Duration) {
         precondition(duration >= .zero, "moveClock(by: \(duration)): the test clock never moves back")
-        engine._setManualNow(engine._manualNow &+ duration._testNanoseconds)
-    }
-}
-
-extension Duration {
-    /// Whole nanoseconds, clamped to 0...UInt64.max.
-    var _testNanoseconds: UInt64 {
-        let (s, a) = components
-        if s < 0 { return 0 }
-        let (ns, over) = UInt64(s).multipliedReportingOverflow(by: 1_000_000_000)
-        return over ? .max : ns &+ UInt64(a / 1_000_000_000)
+        engine._setManualNow(engine._manualNow &+ duration._clampedNanoseconds)
     }
 }
